@@ -1,0 +1,134 @@
+"""The Attestation: a frozen, numbered snapshot of one tenant's verdicts for one period.
+
+Its JSON form (``Attestation.to_json_bytes``) is what gets signed (DSSE), embedded in the PDF
+and shipped in packs, so field names here are a stable, versioned format.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from attest.canonical import canonical_json
+
+SCHEMA = "attest.attestation/v1"
+
+# Crockford base32 without I, L, O, U: readable aloud, URL-safe, case-insensitive.
+_ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_document_id() -> str:
+    """A fresh document id: ``AT-`` + 20 Crockford base32 chars (100 random bits), e.g.
+    ``AT-7K3M9QX2D4F8HJ6TNV1R``. Random, so ids reveal nothing about volume or order; the
+    store enforces uniqueness so an id is never reused."""
+    return "AT-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(20))
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    INSUFFICIENT_EVIDENCE = "insufficient_evidence"
+    NOT_APPLICABLE = "not_applicable"
+    WAIVED = "waived"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+LocalizedText = dict[str, str]  # language code ("en", "it") -> text
+
+
+class Result(Frozen):
+    """One control judged for one tenant."""
+
+    control_id: str
+    title: LocalizedText
+    duty: str
+    severity: str = "high"
+    verdict: Verdict
+    reason: LocalizedText  # plain words a customer can read, per language
+    facts: list[LocalizedText] = Field(default_factory=list)  # the tenant's own facts behind the verdict
+    evidence: list[str] = Field(default_factory=list)  # leaf hashes (hex) of the records used
+    max_evidence_age: str = ""  # e.g. "36h", as in the catalog
+
+
+class ProviderInfo(Frozen):
+    name: str
+    vat_number: str
+    address: str
+    contact: str
+    verification_url: str
+    demo: bool = False  # demo documents say "DEMO – not trusted"
+
+
+class TenantInfo(Frozen):
+    id: str
+    legal_name: str
+    language: Literal["en", "it"] = "en"
+
+
+class CheckpointRef(Frozen):
+    """The signed tree head this attestation was built on."""
+
+    log_id: str
+    tree_size: int
+    root_hash: str  # hex
+    signed_at: datetime
+    signature: str  # base64 DER ECDSA/RSA signature over the checkpoint's canonical JSON
+    signer_fingerprint: str  # SHA-256 (hex) of the signer certificate (DER)
+
+
+class InclusionProof(Frozen):
+    """RFC 6962 audit path proving a cited record is in the checkpoint's tree."""
+
+    leaf_index: int
+    leaf_hash: str  # hex
+    audit_path: list[str]  # hex, bottom-up
+
+
+class Attestation(Frozen):
+    schema_: str = Field(default=SCHEMA, alias="schema")
+    document_id: str
+    supersedes: str | None = None
+    provider: ProviderInfo
+    tenant: TenantInfo
+    period: str  # YYYY-MM in the provider's time zone
+    period_start: datetime  # UTC instant of the period's first moment
+    period_end: datetime  # UTC instant just after the period
+    time_zone: str
+    as_of: datetime  # evidence judged as of this instant: min(period end, now) unless overridden
+    results: list[Result]
+    config_digest: str  # SHA-256 of the canonical config used (also an attest.config record)
+    checkpoint: CheckpointRef
+    proofs: list[InclusionProof]
+    generated_at: datetime
+    tool_version: str
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def to_json_bytes(self) -> bytes:
+        """Canonical JSON (RFC 8785) of the whole attestation: the bytes that are signed."""
+        return canonical_json(self.model_dump(mode="json", by_alias=True))
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes) -> Attestation:
+        return cls.model_validate_json(data)
+
+    @property
+    def not_assessed(self) -> list[Result]:
+        return [r for r in self.results if r.verdict == Verdict.INSUFFICIENT_EVIDENCE]
+
+    @property
+    def overall(self) -> Verdict:
+        """Worst verdict first: any fail, else any insufficient evidence, else pass."""
+        verdicts = {r.verdict for r in self.results}
+        if Verdict.FAIL in verdicts:
+            return Verdict.FAIL
+        if Verdict.INSUFFICIENT_EVIDENCE in verdicts or not verdicts:
+            return Verdict.INSUFFICIENT_EVIDENCE
+        return Verdict.PASS

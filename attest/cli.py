@@ -1,0 +1,328 @@
+"""The `attest` command line (stable names and exit codes: DESIGN.md §7).
+
+Exit codes: 0 success; 1 the thing checked failed (verify, evidence verify, collect with a
+failed source); 2 bad input or usage. `evaluate` and `render` exit 0 whatever the verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from attest.errors import AttestError, BadInput, CheckFailed
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Attest: signed, verifiable attestations that hosted PBX instances are run properly.")
+evidence_app = typer.Typer(no_args_is_help=True, help="The evidence log.")
+app.add_typer(evidence_app, name="evidence")
+
+err = Console(stderr=True)
+out = Console()
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="attest.yaml (default: $ATTEST_CONFIG or "
+                                                                       "./attest.yaml)", show_default=False)]
+PeriodOpt = Annotated[str | None, typer.Option("--period", help="YYYY-MM in the provider's time zone "
+                                                                "(default: the current month)")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Judge evidence as of this instant (ISO 8601 with "
+                                                             "offset); default min(period end, now)")]
+TenantOpt = Annotated[list[str] | None, typer.Option("--tenant", "-t", help="Only this tenant (repeatable)")]
+
+VERDICT_STYLE = {"pass": "green", "fail": "bold red", "insufficient_evidence": "yellow", "not_applicable": "dim",
+                 "waived": "cyan"}
+
+
+def _config_path(config: Path | None) -> Path:
+    return config or Path(os.environ.get("ATTEST_CONFIG", "attest.yaml"))
+
+
+@contextmanager
+def _workspace(config: Path | None) -> Iterator[tuple[Any, Any]]:
+    """Load the config and open its evidence log (closed on exit)."""
+    from attest.config import load_config
+    from evidence.log import EvidenceLog
+
+    loaded = load_config(_config_path(config))
+    log = EvidenceLog.open(loaded.database_url, loaded.evidence_dir)
+    try:
+        yield loaded, log
+    finally:
+        log.close()
+
+
+def _signer(loaded: Any) -> Any:
+    from attest.signing import ProviderSigner, SigningError
+
+    s = loaded.model.provider.signing
+    try:
+        return ProviderSigner.load(loaded.resolve(s.pkcs12_file), loaded.signing_password())
+    except SigningError as exc:
+        raise BadInput(f"provider.signing: {exc}") from exc
+
+
+def _period(loaded: Any, period: str | None) -> Any:
+    from attest.period import current_period, parse_period
+
+    tz = loaded.model.time_zone
+    return parse_period(period, tz) if period else current_period(tz)
+
+
+def _as_of(as_of: str | None) -> datetime | None:
+    from attest.period import parse_instant
+
+    return parse_instant(as_of) if as_of else None
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="Workspace folder to create")],
+         force: Annotated[bool, typer.Option("--force", help="Overwrite an existing workspace")] = False) -> None:
+    """Create a workspace: attest.yaml, a demo CA and signer, secret files."""
+    from attest.workspace import init_workspace
+
+    path = init_workspace(directory, force=force)
+    err.print(f"Created {path} with a demo CA (keys/demo-ca.pem) — documents it signs say [bold]DEMO – not "
+              "trusted[/bold].")
+
+
+@app.command()
+def collect(config: ConfigOpt = None,
+            source: Annotated[list[str] | None, typer.Option("--source", help="Only this source (repeatable)")]
+            = None) -> None:
+    """Collect evidence from every source; exit 1 when a source failed (the run is recorded as partial)."""
+    with _workspace(config) as (loaded, log):
+        summary = _collect(loaded, log, source)
+    if not summary.all_ok:
+        raise typer.Exit(1)
+
+
+def _collect(loaded: Any, log: Any, only: list[str] | None) -> Any:
+    from attest.collect import run_collection
+
+    known = {s.id for s in loaded.model.sources}
+    unknown = sorted(set(only or []) - known)
+    if unknown:
+        raise BadInput(f"--source {', '.join(unknown)}: not in {loaded.path} (known: {', '.join(sorted(known))})")
+    with err.status("Collecting…") as status:
+        summary = run_collection(loaded, log, _signer(loaded), only,
+                                 progress=lambda s: status.update(f"Collecting from {s}…"))
+    for r in summary.sources:
+        if r.ok:
+            err.print(f"[green]✓[/green] {r.source_id}: {r.records} records in {r.seconds:.1f} s")
+        else:
+            err.print(f"[red]✗[/red] {r.source_id}: {r.error} ({r.records} records kept)")
+    err.print(f"Run {summary.run_id} {summary.status}; checkpoint {summary.checkpoint.id}: "
+              f"{summary.checkpoint.tree_size} records, root {summary.checkpoint.root_hash.hex()[:16]}…")
+    return summary
+
+
+@app.command()
+def evaluate(config: ConfigOpt = None, tenant: TenantOpt = None, period: PeriodOpt = None, as_of: AsOfOpt = None,
+             as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON (shape: README)")] = False
+             ) -> None:
+    """Judge every control for every tenant from the evidence log (exit 0 whatever the verdicts)."""
+    from attest.engine import evaluate as run_evaluate
+
+    with _workspace(config) as (loaded, log):
+        p = _period(loaded, period)
+        ev = run_evaluate(loaded, log, _signer(loaded), p, _as_of(as_of), tenant)
+        if as_json:
+            sys.stdout.write(json.dumps(_evaluation_json(loaded, ev), indent=2, ensure_ascii=False) + "\n")
+        else:
+            _print_results(loaded, ev)
+
+
+def _evaluation_json(loaded: Any, ev: Any) -> dict[str, Any]:
+    from attest.attestation import Verdict
+
+    def overall(results: list[Any]) -> str:
+        verdicts = {r.verdict for r in results}
+        for v in (Verdict.FAIL, Verdict.INSUFFICIENT_EVIDENCE):
+            if v in verdicts:
+                return v.value
+        return Verdict.PASS.value if verdicts else Verdict.INSUFFICIENT_EVIDENCE.value
+
+    return {
+        "schema": "attest.evaluation/v1",
+        "period": ev.period.label,
+        "period_start": ev.period.start.isoformat(),
+        "period_end": ev.period.end.isoformat(),
+        "as_of": ev.as_of.isoformat(),
+        "config_digest": loaded.digest,
+        "checkpoint": {"id": ev.checkpoint.id, "tree_size": ev.checkpoint.tree_size,
+                       "root_hash": ev.checkpoint.root_hash.hex()},
+        "tenants": [{
+            "id": tid,
+            "legal_name": loaded.tenant(tid).legal_name,
+            "overall": overall(results),
+            "results": [r.model_dump(mode="json") for r in results],
+        } for tid, results in ev.results.items()],
+    }
+
+
+def _print_results(loaded: Any, ev: Any) -> None:
+    table = Table(title=f"Period {ev.period.label}, as of {ev.as_of:%Y-%m-%d %H:%M} UTC")
+    for col in ("tenant", "control", "verdict", "reason"):
+        table.add_column(col, overflow="fold")
+    for tid, results in ev.results.items():
+        for r in results:
+            style = VERDICT_STYLE.get(r.verdict.value, "")
+            table.add_row(tid, r.control_id, f"[{style}]{r.verdict.value}[/{style}]", r.reason.get("en", ""))
+    out.print(table)
+
+
+@app.command()
+def render(config: ConfigOpt = None, tenant: TenantOpt = None,
+           all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant (the default)")] = False,
+           period: PeriodOpt = None, as_of: AsOfOpt = None) -> None:
+    """Evaluate and issue signed PDF, HTML and JSON attestations (exit 0 whatever the verdicts)."""
+    if tenant and all_tenants:
+        raise BadInput("give --tenant or --all, not both")
+    with _workspace(config) as (loaded, log):
+        docs = _render(loaded, log, tenant, period, as_of)
+    _print_documents(loaded, docs)
+
+
+def _render(loaded: Any, log: Any, tenant: list[str] | None, period: str | None, as_of: str | None) -> list[Any]:
+    from attest.engine import evaluate as run_evaluate
+    from attest.issue import issue
+
+    signer = _signer(loaded)
+    p = _period(loaded, period)
+    with err.status("Evaluating…") as status:
+        ev = run_evaluate(loaded, log, signer, p, _as_of(as_of), tenant)
+        return issue(loaded, log, signer, ev, progress=lambda t: status.update(f"Rendering and signing {t}…"))
+
+
+def _print_documents(loaded: Any, docs: list[Any]) -> None:
+    table = Table(title="Attestations issued")
+    for col in ("tenant", "overall", "document id", "files"):
+        table.add_column(col, overflow="fold")
+    for d in docs:
+        style = VERDICT_STYLE.get(d.overall.value, "")
+        rel = os.path.relpath(d.pdf.parent, Path.cwd())
+        table.add_row(d.tenant_id, f"[{style}]{d.overall.value}[/{style}]", d.document_id,
+                      f"{rel}/{d.document_id}.{{pdf,html,json}}")
+    out.print(table)
+
+
+@app.command()
+def run(config: ConfigOpt = None, period: PeriodOpt = None) -> None:
+    """Collect, evaluate and render, for a timer. Exit 1 when a source failed (documents are still issued,
+    saying what could not be assessed)."""
+    with _workspace(config) as (loaded, log):
+        summary = _collect(loaded, log, None)
+        docs = _render(loaded, log, None, period, None)
+    _print_documents(loaded, docs)
+    if not summary.all_ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def verify(files: Annotated[list[Path], typer.Argument(help="PDF, HTML or JSON documents (HTML/JSON need their "
+                                                            ".dsse.json beside them)")],
+           trust: Annotated[list[Path] | None, typer.Option("--trust", help="Extra trust anchor PEM (repeatable)")]
+           = None,
+           config: ConfigOpt = None) -> None:
+    """Verify signed documents: exit 0 valid and trusted, 1 invalid or untrusted, 2 unusable input."""
+    from attest.verify import UnusableInput, load_trust_anchors, verify_file
+
+    anchor_paths = list(trust or [])
+    cfg_path = _config_path(config)
+    if config is not None or cfg_path.exists():
+        from attest.config import load_config
+
+        loaded = load_config(cfg_path)
+        anchor_paths += [loaded.resolve(p) for p in loaded.model.provider.trust_anchors]
+    if not anchor_paths:
+        raise BadInput("no trust anchor: pass --trust CA.pem or run where attest.yaml lists trust_anchors")
+    try:
+        anchors = load_trust_anchors(anchor_paths)
+    except (UnusableInput, ValueError, OSError) as exc:
+        raise BadInput(str(exc)) from exc
+    worst = 0
+    for path in files:
+        try:
+            report = verify_file(path, anchors)
+        except UnusableInput as exc:
+            err.print(f"[yellow]UNUSABLE[/yellow] {path}: {exc}")
+            worst = max(worst, 2)
+            continue
+        if report.ok:
+            when = f", signed {report.signing_time:%Y-%m-%d %H:%M:%S %Z}" if report.signing_time else ""
+            doc = report.details.get("document_id")
+            out.print(f"[green]VALID[/green] {path}: signer {report.signer}{when}"
+                      + (f", document {doc}" if doc else "")
+                      + (f" ({report.details['modification_level']})" if report.details.get("modification_level")
+                         else ""))
+        else:
+            label = "UNTRUSTED" if report.valid and not report.trusted else "INVALID"
+            out.print(f"[red]{label}[/red] {path}: " + "; ".join(report.reasons or ["not valid"]))
+            worst = max(worst, 1)
+    if worst:
+        raise typer.Exit(worst)
+
+
+@evidence_app.command("verify")
+def evidence_verify(config: ConfigOpt = None) -> None:
+    """Recompute every leaf and root and check every checkpoint: exit 1 naming what changed."""
+    from attest.verify import load_trust_anchors
+
+    with _workspace(config) as (loaded, log):
+        anchors = load_trust_anchors([loaded.resolve(p) for p in loaded.model.provider.trust_anchors])
+        outcome = log.verify(anchors)
+    if outcome.ok:
+        out.print(f"[green]OK[/green] evidence log: {outcome.tree_size} records, {outcome.checkpoints} signed "
+                  "checkpoints, every leaf, root and signature checks out")
+        return
+    for p in outcome.problems:
+        out.print(f"[red]✗[/red] {p.what}")
+    raise CheckFailed(f"evidence log verification failed: {len(outcome.problems)} problem(s)")
+
+
+@app.command()
+def demo(directory: Annotated[Path, typer.Option("--dir", help="Demo workspace")] = Path("attest-demo"),
+         period: PeriodOpt = None) -> None:
+    """Run the whole pipeline against the simulated provider: collect, evaluate, render, sign."""
+    from attest.demo import run_demo
+
+    run_demo(directory, period, err, out)
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)  # click returns the exit code of a typer.Exit here
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except AttestError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.UsageError):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""One collection run over the configured sources, ending with a signed checkpoint.
+
+A failed source never aborts the others and never erases earlier evidence: what it emitted
+before failing is kept, its outcome and error are recorded, and the run is marked partial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from attest.config import LoadedConfig
+from attest.errors import AttestError
+from collectors.base import Emitter, SourceFailed
+from collectors.registry import build_collector
+from evidence.log import CheckpointSigner, EvidenceLog, SignedCheckpoint
+from evidence.scrub import scrub_text
+
+
+@dataclass
+class SourceResult:
+    source_id: str
+    source_type: str
+    ok: bool
+    records: int
+    error: str | None
+    seconds: float
+
+
+@dataclass
+class RunSummary:
+    run_id: int
+    status: str  # ok | partial | failed
+    checkpoint: SignedCheckpoint
+    sources: list[SourceResult] = field(default_factory=list)
+
+    @property
+    def all_ok(self) -> bool:
+        return all(s.ok for s in self.sources)
+
+
+def run_collection(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSigner,
+                   only: list[str] | None = None,
+                   progress: Callable[[str], None] | None = None) -> RunSummary:
+    sources = [s for s in config.model.sources if not only or s.id in only]
+    run_id = log.begin_run("collect")
+    results: list[SourceResult] = []
+    for source in sources:
+        if progress:
+            progress(source.id)
+        started = datetime.now(UTC)
+        out = Emitter(source.id, log.put_artifact)
+        error: str | None = None
+        try:
+            collector = build_collector(config, source)
+            collector.collect(out)
+        except (SourceFailed, AttestError) as exc:
+            error = str(exc)
+        except Exception as exc:  # a collector bug must not lose the other sources' evidence
+            error = f"unexpected {type(exc).__name__}: {exc}"
+        finally:
+            stored = log.append(run_id, out.records)
+        finished = datetime.now(UTC)
+        error = scrub_text(error) if error else None
+        log.record_source(run_id, source.id, source.type, "failed" if error else "ok", error, started, finished,
+                          len(stored))
+        results.append(SourceResult(source.id, source.type, error is None, len(stored), error,
+                                    (finished - started).total_seconds()))
+    # Any failed source makes the run partial: what the others (and the failed one, before it
+    # failed) collected is kept and signed, but checks will not treat it as a complete picture.
+    status = "ok" if all(r.ok for r in results) else "partial"
+    checkpoint = log.finish_run(run_id, status, signer)
+    return RunSummary(run_id, status, checkpoint, results)

@@ -1,0 +1,284 @@
+"""`attest.yaml`: the provider, its sites, sources and tenants (pydantic models + loader).
+
+Secrets are never values in the file, only references (`*_env`, `*_file`), resolved at the
+moment of use by `Secret.reveal()`. A bad file gets one message naming the file, the key path
+and the problem (`ConfigError`, exit 2).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from attest.canonical import digest_of
+from attest.errors import BadInput
+
+_ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+TenantId = Annotated[str, Field(pattern=_ID)]
+
+
+class ConfigError(BadInput):
+    pass
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(Strict):
+    """Where a secret lives: an environment variable or a file (relative to the config file)."""
+
+    env: str | None = None
+    file: Path | None = None
+
+
+def reveal(env: str | None, file: Path | None, base: Path, what: str) -> str:
+    """Resolve a secret reference; the error names the reference, never the value."""
+    if env:
+        value = os.environ.get(env)
+        if value is None:
+            raise ConfigError(f"{what}: environment variable {env} is not set")
+        return value
+    if file:
+        path = file if file.is_absolute() else base / file
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{what}: cannot read secret file {path}: {exc.strerror}") from exc
+    raise ConfigError(f"{what}: no secret reference (set *_env or *_file)")
+
+
+class SigningConfig(Strict):
+    pkcs12_file: Path
+    password_env: str | None = None
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_password_ref(self) -> SigningConfig:
+        if bool(self.password_env) == bool(self.password_file):
+            raise ValueError("give exactly one of password_env or password_file")
+        return self
+
+
+class ProviderConfig(Strict):
+    name: str
+    vat_number: str
+    address: str
+    contact: str
+    verification_url: str = Field(pattern=r"^https?://")
+    signing: SigningConfig
+    trust_anchors: list[Path] = Field(min_length=1)
+    demo: bool = False
+
+
+class Certification(Strict):
+    standard: str  # e.g. "ISO/IEC 27001:2022"
+    issuer: str
+    number: str
+    expires: str  # YYYY-MM-DD
+
+
+class SiteConfig(Strict):
+    id: TenantId
+    name: str
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    operator: str
+    address: str
+    certifications: list[Certification] = Field(default_factory=list)
+
+
+class ProxmoxSource(Strict):
+    id: TenantId
+    type: Literal["proxmox_ve"]
+    url: str = Field(pattern=r"^https://[^/]+$", description="https://host[:port], no path")
+    token_id: str = Field(pattern=r"^[^@!\s]+@[^@!\s]+![A-Za-z0-9_.-]+$", description="user@realm!tokenid")
+    token_value_env: str | None = None
+    token_value_file: Path | None = None
+    verify_tls: bool | Path = True  # True, False, or a CA bundle path
+    timeout_s: float = Field(default=15.0, gt=0, le=600)
+    node_sites: dict[str, str] = Field(default_factory=dict)  # node name -> site id
+
+    @model_validator(mode="after")
+    def _one_token_ref(self) -> ProxmoxSource:
+        if bool(self.token_value_env) == bool(self.token_value_file):
+            raise ValueError("give exactly one of token_value_env or token_value_file")
+        return self
+
+
+Source = Annotated[ProxmoxSource, Field(discriminator="type")]
+
+
+class TenantMatch(Strict):
+    """How a tenant's instances are recognised in Proxmox: by tag, by pool, or both."""
+
+    proxmox_tags: list[str] = Field(default_factory=list)
+    proxmox_pools: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something(self) -> TenantMatch:
+        if not self.proxmox_tags and not self.proxmox_pools:
+            raise ValueError("give at least one of proxmox_tags or proxmox_pools")
+        return self
+
+
+class TenantConfig(Strict):
+    id: TenantId
+    legal_name: str
+    language: Literal["en", "it"] = "en"
+    match: TenantMatch
+    sla_target: float = Field(default=99.9, gt=0, le=100)
+
+
+class AttestConfig(Strict):
+    provider: ProviderConfig
+    database_url: str | None = None  # default: sqlite file in the workspace
+    evidence_dir: Path = Path("evidence")
+    output_dir: Path = Path("documents")
+    time_zone: str = "Europe/Rome"
+    sites: list[SiteConfig] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=list)
+    tenants: list[TenantConfig] = Field(min_length=1)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> AttestConfig:
+        for kind, items in (("site", self.sites), ("source", self.sources), ("tenant", self.tenants)):
+            ids = [i.id for i in items]
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {kind} id(s): {', '.join(dupes)}")
+        site_ids = {s.id for s in self.sites}
+        for src in self.sources:
+            for node, site in src.node_sites.items():
+                if site not in site_ids:
+                    raise ValueError(f"source {src.id}: node {node} is mapped to unknown site {site!r}")
+        return self
+
+
+class LoadedConfig:
+    """A validated config together with where it came from (paths resolve against its folder)."""
+
+    def __init__(self, model: AttestConfig, path: Path, raw: dict[str, Any]) -> None:
+        self.model = model
+        self.path = path
+        self.base = path.parent
+        self._raw = raw
+
+    def resolve(self, p: Path) -> Path:
+        return p if p.is_absolute() else (self.base / p)
+
+    @property
+    def database_url(self) -> str:
+        return self.model.database_url or f"sqlite:///{self.resolve(Path('attest.db'))}"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.resolve(self.model.evidence_dir)
+
+    @property
+    def output_dir(self) -> Path:
+        return self.resolve(self.model.output_dir)
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON of the validated config: what `attest.config` records carry."""
+        return digest_of(self.canonical())
+
+    def canonical(self) -> dict[str, Any]:
+        # The validated model, not the raw YAML: comments and key order do not change the digest,
+        # and defaults that were applied are part of what was used.
+        return self.model.model_dump(mode="json")
+
+    def tenant(self, tenant_id: str) -> TenantConfig:
+        for t in self.model.tenants:
+            if t.id == tenant_id:
+                return t
+        raise BadInput(f"unknown tenant {tenant_id!r} (known: {', '.join(t.id for t in self.model.tenants)})")
+
+    def source_secret(self, src: ProxmoxSource) -> str:
+        return reveal(src.token_value_env, src.token_value_file, self.base, f"sources.{src.id}.token_value")
+
+    def signing_password(self) -> bytes:
+        s = self.model.provider.signing
+        return reveal(s.password_env, s.password_file, self.base, "provider.signing.password").encode()
+
+
+_SECRET_LOOKING = re.compile(r"(?i)^(token|token_value|password|secret|api_key|private_key)$")
+
+
+def _reject_inline_secrets(node: Any, path: str) -> None:
+    """A key named like a secret with a literal value is refused: secrets are referenced only."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _SECRET_LOOKING.match(key):
+                raise ConfigError(f"{here}: secrets are not written in the config; use {key}_env or {key}_file")
+            _reject_inline_secrets(value, here)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _reject_inline_secrets(value, f"{path}[{i}]")
+
+
+def _key_path(loc: tuple[Any, ...], raw: Any) -> str:
+    """Turn a pydantic error location into `tenants[3].match` (naming list items by id if they have one)."""
+    parts: list[str] = []
+    node = raw
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) and "id" in node[item]:
+                label = f"[{item}] (id {node[item]['id']!r})"
+            parts.append(label)
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            is_tag = isinstance(node, dict) and item not in node and item == node.get("type")
+            if is_tag:
+                continue  # discriminated-union tag, not a key
+            parts.append(("." if parts else "") + str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def load_config(path: Path) -> LoadedConfig:
+    path = path.resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such file (run `attest init DIR` to create a workspace)") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}:{where}: not valid YAML: {problem}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: (top level): expected a mapping of settings, got {type(raw).__name__}")
+    try:
+        _reject_inline_secrets(raw, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    try:
+        model = AttestConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        msg = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{path}: {_key_path(first['loc'], raw)}: {msg}{more}") from exc
+    return LoadedConfig(model, path, raw)

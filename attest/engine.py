@@ -1,0 +1,170 @@
+"""The control engine: judge every control for every tenant from the evidence log.
+
+Checks never fetch (DESIGN.md §3.1): they read the log through a `CheckContext`, which hands
+them only evidence that is complete (from a source collection that succeeded) and fresh (no
+older than the control's maximum age at the as-of instant). Anything else reaches the check as
+an `EvidenceGap`, which becomes `insufficient_evidence`, never `pass`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from attest.attestation import LocalizedText, Result, Verdict
+from attest.catalog import Control, load_catalog
+from attest.config import LoadedConfig, TenantConfig
+from attest.period import Period
+from evidence.log import CheckpointSigner, EvidenceLog, NewRecord, SignedCheckpoint, StoredRecord
+
+
+def fmt_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def fmt_age(age: timedelta) -> str:
+    hours = age.total_seconds() / 3600
+    return f"{hours:.0f} h" if hours >= 1 else f"{age.total_seconds() / 60:.0f} min"
+
+
+@dataclass(frozen=True)
+class EvidenceGap:
+    """Why a check cannot rely on a source: the reason is written for the customer."""
+
+    reason: LocalizedText
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The records of one source's most recent complete collection at the as-of instant."""
+
+    source_id: str
+    run_id: int
+    collected_at: datetime
+    records: tuple[StoredRecord, ...]
+
+    def of_kind(self, kind: str) -> list[StoredRecord]:
+        return [r for r in self.records if r.kind == kind]
+
+    def one(self, kind: str) -> StoredRecord | None:
+        found = self.of_kind(kind)
+        return found[0] if found else None
+
+
+@dataclass
+class CheckOutcome:
+    verdict: Verdict
+    reason: LocalizedText
+    facts: list[LocalizedText] = field(default_factory=list)
+    evidence: list[StoredRecord] = field(default_factory=list)
+
+
+class CheckContext:
+    def __init__(self, config: LoadedConfig, log: EvidenceLog, as_of: datetime, period: Period,
+                 config_record: StoredRecord) -> None:
+        self.config = config
+        self.log = log
+        self.as_of = as_of
+        self.period = period
+        self.config_record = config_record
+        self._snapshots: dict[tuple[str, timedelta], Snapshot | EvidenceGap] = {}
+        self.max_age = timedelta(hours=24)  # set to the current control's maximum evidence age by judge()
+
+    @property
+    def tenants(self) -> list[TenantConfig]:
+        return list(self.config.model.tenants)
+
+    def source_ids(self, source_type: str) -> list[str]:
+        return [s.id for s in self.config.model.sources if s.type == source_type]
+
+    def snapshot(self, source_id: str, max_age: timedelta) -> Snapshot | EvidenceGap:
+        key = (source_id, max_age)
+        if key not in self._snapshots:
+            self._snapshots[key] = self._snapshot(source_id, max_age)
+        return self._snapshots[key]
+
+    def _snapshot(self, source_id: str, max_age: timedelta) -> Snapshot | EvidenceGap:
+        outcomes = [o for o in self.log.source_outcomes(source_id) if o.finished_at <= self.as_of]
+        if not outcomes:
+            return EvidenceGap({
+                "en": f"No evidence had been collected from {source_id} by {fmt_time(self.as_of)}.",
+                "it": f"Nessuna evidenza era stata raccolta da {source_id} entro il {fmt_time(self.as_of)}.",
+            })
+        complete = [o for o in outcomes if o.status == "ok"]
+        if not complete:
+            last = outcomes[-1]
+            return EvidenceGap({
+                "en": f"The collection from {source_id} on {fmt_time(last.finished_at)} did not complete, "
+                      "and no earlier complete collection exists.",
+                "it": f"La raccolta da {source_id} del {fmt_time(last.finished_at)} non è stata completata "
+                      "e non esiste una raccolta completa precedente.",
+            })
+        best = complete[-1]
+        age = self.as_of - best.finished_at
+        if age > max_age:
+            return EvidenceGap({
+                "en": f"The most recent complete evidence from {source_id} dates from {fmt_time(best.finished_at)}, "
+                      f"{fmt_age(age)} before the assessment instant; this control accepts at most "
+                      f"{fmt_age(max_age)}.",
+                "it": f"L'evidenza completa più recente da {source_id} risale al {fmt_time(best.finished_at)}, "
+                      f"{fmt_age(age)} prima dell'istante di valutazione; questo controllo ne accetta al massimo "
+                      f"{fmt_age(max_age)}.",
+            })
+        records = tuple(self.log.records(run_id=best.run_id, source=source_id))
+        return Snapshot(source_id, best.run_id, best.finished_at, records)
+
+
+@dataclass
+class Evaluation:
+    run_id: int
+    checkpoint: SignedCheckpoint
+    config_record: StoredRecord
+    period: Period
+    as_of: datetime
+    results: dict[str, list[Result]]  # tenant id -> results
+
+
+def _result(control: Control, outcome: CheckOutcome, config_record: StoredRecord) -> Result:
+    e = control.entry
+    cited = [r.leaf_hex for r in outcome.evidence]
+    if config_record.leaf_hex not in cited:
+        cited.append(config_record.leaf_hex)  # every verdict depends on the config it was judged with
+    title = {str(k): v for k, v in e.title.items()}
+    return Result(control_id=e.id, title=title, duty=e.duty, severity=e.severity, verdict=outcome.verdict,
+                  reason=outcome.reason, facts=outcome.facts, evidence=cited, max_evidence_age=e.max_evidence_age)
+
+
+def judge(ctx: CheckContext, controls: Sequence[Control], tenant: TenantConfig) -> list[Result]:
+    results = []
+    for control in controls:
+        params: dict[str, Any] = dict(control.entry.params)
+        ctx.max_age = control.entry.max_age
+        try:
+            outcome = control.fn(ctx, tenant, params)
+        except Exception as exc:  # a broken check must never read as a pass
+            outcome = CheckOutcome(Verdict.INSUFFICIENT_EVIDENCE, {
+                "en": f"The check could not be completed ({type(exc).__name__}); no verdict is given.",
+                "it": f"Il controllo non ha potuto essere completato ({type(exc).__name__}); nessun esito.",
+            })
+        results.append(_result(control, outcome, ctx.config_record))
+    return results
+
+
+def evaluate(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSigner, period: Period,
+             as_of: datetime | None = None, tenant_ids: Sequence[str] | None = None) -> Evaluation:
+    """Record the config used (an `attest.config` record), close with a checkpoint, then judge."""
+    as_of = as_of or period.as_of()
+    tenants = [config.tenant(t) for t in tenant_ids] if tenant_ids else list(config.model.tenants)
+    controls = load_catalog()
+    run_id = log.begin_run("evaluate")
+    [config_record] = log.append(run_id, [NewRecord(
+        source="attest", kind="attest.config", subject="config",
+        payload={"digest": config.digest, "config": config.canonical(), "period": period.label,
+                 "as_of": as_of.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        collected_at=datetime.now(UTC))])
+    checkpoint = log.finish_run(run_id, "ok", signer)
+    ctx = CheckContext(config, log, as_of, period, config_record)
+    results = {t.id: judge(ctx, controls, t) for t in tenants}
+    return Evaluation(run_id, checkpoint, config_record, period, as_of, results)

@@ -1,0 +1,164 @@
+"""Issue attestations: build the frozen Attestation from an evaluation, render it, sign it, store it.
+
+For each tenant: a document id is reserved (never reused), the Attestation names the
+evaluation's checkpoint and carries an inclusion proof for every record it cites, then it is
+rendered to HTML and PDF/A-3b (with the JSON attached), the PDF gets a PAdES certification
+signature and the HTML and JSON get DSSE envelopes. Finally one `attest.document` record per
+document (its id and file digests) is appended and signed into the log.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from attest.attestation import (
+    Attestation,
+    CheckpointRef,
+    InclusionProof,
+    ProviderInfo,
+    TenantInfo,
+    Verdict,
+    new_document_id,
+)
+from attest.canonical import sha256_hex
+from attest.config import LoadedConfig, TenantConfig
+from attest.engine import Evaluation
+from attest.render.html import render_html
+from attest.render.pdf import render_pdf
+from attest.signing import DSSE_SUFFIX, PDF_PRODUCER, ProviderSigner
+from evidence.log import EvidenceLog, NewRecord, StoredRecord
+
+PREDICATE_TYPE = "https://attest-pbx.org/attestation/v1"
+
+
+def tool_version() -> str:
+    try:
+        return version("attest")
+    except PackageNotFoundError:  # running from a source tree without installing
+        return "0+unknown"
+
+
+@dataclass
+class IssuedDocument:
+    tenant_id: str
+    document_id: str
+    overall: Verdict
+    pdf: Path
+    html: Path
+    json: Path
+    supersedes: str | None
+
+
+def build_attestation(config: LoadedConfig, log: EvidenceLog, evaluation: Evaluation, tenant: TenantConfig,
+                      document_id: str, supersedes: str | None, proofs_cache: dict[int, list[bytes]]) -> Attestation:
+    p = config.model.provider
+    cp = evaluation.checkpoint
+    results = evaluation.results[tenant.id]
+    cited = sorted({h for r in results for h in r.evidence})
+    index = {r.leaf_hex: r.idx for r in _records_by_leaf(log, cited, cp.tree_size)}
+    missing = [h for h in cited if h not in index]
+    if missing:
+        raise RuntimeError(f"cited record(s) not under checkpoint {cp.id}: {', '.join(h[:16] for h in missing)}")
+    need = [i for i in index.values() if i not in proofs_cache]
+    if need:
+        proofs_cache.update(log.inclusion_proofs(need, cp.tree_size))
+    proofs = [InclusionProof(leaf_index=index[h], leaf_hash=h, audit_path=[x.hex() for x in proofs_cache[index[h]]])
+              for h in cited]
+    return Attestation(
+        document_id=document_id,
+        supersedes=supersedes,
+        provider=ProviderInfo(name=p.name, vat_number=p.vat_number, address=p.address, contact=p.contact,
+                              verification_url=p.verification_url, demo=p.demo),
+        tenant=TenantInfo(id=tenant.id, legal_name=tenant.legal_name, language=tenant.language),
+        period=evaluation.period.label,
+        period_start=evaluation.period.start,
+        period_end=evaluation.period.end,
+        time_zone=evaluation.period.time_zone,
+        as_of=evaluation.as_of,
+        results=results,
+        config_digest=config.digest,
+        checkpoint=CheckpointRef(log_id=cp.log_id, tree_size=cp.tree_size, root_hash=cp.root_hash.hex(),
+                                 signed_at=cp.signed_at, signature=_b64(cp.signature),
+                                 signer_fingerprint=_fingerprint(cp.signer_cert_pem)),
+        proofs=proofs,
+        generated_at=datetime.now(UTC).replace(microsecond=0),
+        tool_version=tool_version(),
+    )
+
+
+def _records_by_leaf(log: EvidenceLog, leaves: Sequence[str], tree_size: int) -> list[StoredRecord]:
+    wanted = set(leaves)
+    return [r for r in log.records(up_to=tree_size) if r.leaf_hex in wanted]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _fingerprint(pem: str) -> str:
+    return x509.load_pem_x509_certificate(pem.encode()).fingerprint(hashes.SHA256()).hex()
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)  # readers never see a half-written document
+
+
+def write_documents(att: Attestation, signer: ProviderSigner, out_dir: Path) -> tuple[Path, Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / att.document_id
+    json_bytes = att.to_json_bytes()
+    html = render_html(att)
+    html_bytes = html.encode("utf-8")
+    pdf = signer.sign_pdf(render_pdf(att, html, producer=PDF_PRODUCER), reason=f"Attestation {att.document_id}",
+                          location=att.provider.name)
+    predicate = {"document_id": att.document_id, "tenant": att.tenant.id, "period": att.period,
+                 "overall": att.overall.value, "checkpoint": {"tree_size": att.checkpoint.tree_size,
+                                                              "root_hash": att.checkpoint.root_hash}}
+    paths = (stem.with_suffix(".pdf"), stem.with_suffix(".html"), stem.with_suffix(".json"))
+    _write(paths[0], pdf)
+    _write(paths[1], html_bytes)
+    _write(paths[2], json_bytes)
+    for path, data in ((paths[1], html_bytes), (paths[2], json_bytes)):
+        envelope = signer.dsse_envelope(path.name, data, PREDICATE_TYPE, predicate)
+        _write(path.with_name(path.name + DSSE_SUFFIX), envelope)
+    return paths
+
+
+def issue(config: LoadedConfig, log: EvidenceLog, signer: ProviderSigner, evaluation: Evaluation,
+          progress: Callable[[str], None] | None = None) -> list[IssuedDocument]:
+    issued: list[IssuedDocument] = []
+    proofs_cache: dict[int, list[bytes]] = {}
+    records: list[NewRecord] = []
+    for tenant_id in evaluation.results:
+        tenant = config.tenant(tenant_id)
+        if progress:
+            progress(tenant_id)
+        supersedes = log.latest_document(tenant.id, evaluation.period.label)
+        document_id = new_document_id()
+        log.register_document(document_id, tenant.id, evaluation.period.label, supersedes)
+        att = build_attestation(config, log, evaluation, tenant, document_id, supersedes, proofs_cache)
+        out_dir = config.output_dir / tenant.id / evaluation.period.label
+        pdf, html, js = write_documents(att, signer, out_dir)
+        issued.append(IssuedDocument(tenant.id, document_id, att.overall, pdf, html, js, supersedes))
+        records.append(NewRecord(source="attest", kind="attest.document", subject=f"document/{document_id}", payload={
+            "document_id": document_id, "tenant": tenant.id, "period": evaluation.period.label,
+            "supersedes": supersedes, "overall": att.overall.value,
+            "checkpoint": {"tree_size": att.checkpoint.tree_size, "root_hash": att.checkpoint.root_hash},
+            "files": {p.suffix.lstrip("."): sha256_hex(p.read_bytes()) for p in (pdf, html, js)},
+        }, collected_at=datetime.now(UTC)))
+    if records:
+        run_id = log.begin_run("render")
+        log.append(run_id, records)
+        log.finish_run(run_id, "ok", signer)
+    return issued
