@@ -1,0 +1,112 @@
+"""The Proxmox VE inventory collector against the simulated API over real HTTPS (proxmoxer and
+requests unpatched): what it records, and how each kind of failure is recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from attest.collect import run_collection
+from attest.lab.world import demo_world
+from attest.signing import ProviderSigner
+from evidence.log import EvidenceLog
+
+
+def _open(ws) -> EvidenceLog:  # type: ignore[no-untyped-def]
+    return EvidenceLog.open(ws.database_url, ws.evidence_dir)
+
+
+def _signer(ws) -> ProviderSigner:  # type: ignore[no-untyped-def]
+    return ProviderSigner.load(ws.resolve(ws.model.provider.signing.pkcs12_file), ws.signing_password())
+
+
+def test_collects_one_record_per_guest_and_pool(workspace) -> None:  # type: ignore[no-untyped-def]
+    log = _open(workspace)
+    summary = run_collection(workspace, log, _signer(workspace))
+    assert summary.status == "ok" and summary.all_ok
+    world = demo_world()
+    guests = {r.subject: r.payload for r in log.records(kind="proxmox.guest")}
+    assert set(guests) == {f"pve-main/{g.type}/{g.vmid}" for g in world.guests}
+    shared = guests["pve-main/qemu/120"]
+    assert shared["tags"] == ["pbx", "t-moretti", "t-nautilus"]
+    assert shared["site"] == "mil1" and shared["nics"]["net0"]["firewall"] == "1"
+    assert guests["pve-main/lxc/106"]["pool"] == "esposito"
+    pools = {r.payload["poolid"]: r.payload["members"] for r in log.records(kind="proxmox.pool")}
+    assert pools["acme"] == ["qemu/101", "qemu/102"]
+    inventory = next(log.records(kind="proxmox.inventory")).payload
+    assert len(inventory["guests"]) == len(world.guests) == len(inventory["configs_read"])
+    # every record cites the raw responses it came from, and they are stored
+    for rec in log.records(kind="proxmox.guest"):
+        for sha in rec.data["artifacts"]:
+            assert log.get_artifact(sha)
+    assert log.verify().ok
+    log.close()
+
+
+def test_token_secret_never_reaches_the_evidence(workspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    log = _open(workspace)
+    run_collection(workspace, log, _signer(workspace))
+    secret = workspace.source_secret(workspace.model.sources[0]).encode()
+    assert all(secret not in r.body for r in log.records())
+    for blob in (workspace.evidence_dir / "blobs").rglob("*"):
+        if blob.is_file():
+            assert secret not in blob.read_bytes()
+    db = Path(workspace.database_url.removeprefix("sqlite:///"))
+    assert secret not in db.read_bytes()
+    log.close()
+
+
+def test_a_200_that_is_not_json_fails_the_source_and_keeps_earlier_records(lab_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import make_workspace
+
+    lab = lab_factory(not_json_paths=["/cluster/resources"])
+    ws = make_workspace(tmp_path / "ws", lab.url, lab.ca_path)
+    log = _open(ws)
+    summary = run_collection(ws, log, _signer(ws))
+    [src] = summary.sources
+    assert summary.status == "partial" and not src.ok
+    assert "cluster/resources" in (src.error or "") and "not JSON" in (src.error or "")
+    kinds = {r.kind for r in log.records()}
+    assert {"proxmox.version", "proxmox.cluster", "proxmox.permissions"} <= kinds
+    assert "proxmox.inventory" not in kinds
+    [outcome] = log.source_outcomes("pve-main")
+    assert outcome.status == "failed" and outcome.records == src.records > 0
+    log.close()
+
+
+def test_wrong_token_is_a_failed_source_naming_the_http_status(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import make_workspace
+
+    ws = make_workspace(tmp_path / "ws", lab.url, lab.ca_path)
+    (ws.base / "secrets" / "pve-main.token").write_text("00000000-0000-0000-0000-000000000000\n")
+    log = _open(ws)
+    summary = run_collection(ws, log, _signer(ws))
+    assert not summary.all_ok and "HTTP 401" in (summary.sources[0].error or "")
+    assert "00000000-0000" not in (summary.sources[0].error or "")
+    log.close()
+
+
+def test_untrusted_tls_certificate_is_refused(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from attest.config import load_config
+    from attest.workspace import config_document, init_workspace, write_config
+
+    init_workspace(tmp_path / "ws")
+    ws = load_config(write_config(tmp_path / "ws", config_document(demo_world(), lab.url, True)))
+    log = _open(ws)
+    summary = run_collection(ws, log, _signer(ws))
+    assert "TLS verification failed" in (summary.sources[0].error or "")
+    log.close()
+
+
+def test_timeout_is_a_failed_source(lab_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from attest.config import load_config
+    from attest.workspace import config_document, init_workspace, write_config
+
+    lab = lab_factory(slow_paths={"/cluster/status": 3.0})
+    init_workspace(tmp_path / "ws")
+    doc = config_document(demo_world(), lab.url, str(lab.ca_path))
+    doc["sources"][0]["timeout_s"] = 0.5
+    ws = load_config(write_config(tmp_path / "ws", doc))
+    log = _open(ws)
+    summary = run_collection(ws, log, _signer(ws))
+    assert "timed out" in (summary.sources[0].error or "")
+    log.close()
