@@ -21,7 +21,7 @@ from rich.table import Table
 
 from attest.errors import AttestError, BadInput, CheckFailed
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Attest: signed, verifiable attestations that hosted PBX instances are run properly.")
 evidence_app = typer.Typer(no_args_is_help=True, help="The evidence log.")
 app.add_typer(evidence_app, name="evidence")
@@ -302,26 +302,13 @@ def demo(directory: Annotated[Path, typer.Option("--dir", help="Demo workspace")
 
 def main() -> None:
     try:
-        code = app(standalone_mode=False)  # click returns the exit code of a typer.Exit here
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        app()  # standalone: usage errors exit 2, typer.Exit(code) exits with its code
     except AttestError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         err.print("aborted")
         sys.exit(130)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.UsageError):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
-    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

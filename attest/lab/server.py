@@ -1,0 +1,519 @@
+"""Serve the lab's Proxmox VE API over real HTTPS on loopback.
+
+Real TLS, real sockets, real HTTP keep-alive: the collectors are tested against this so that
+certificate checks, auth headers, timeouts, connection drops and malformed bodies happen the
+way they do in production (see ../shared/reference/proxmox/NOTES.md §3, §8).
+
+* `LabServer` runs in-process on a background thread (tests).
+* `python -m attest.lab.server --state-dir DIR` runs it as a process and prints one JSON line
+  `{"url": ..., "ca": ..., "pid": ...}`; `--die-after N` makes it crash after N answers.
+* `LabProcess` starts and stops that process (the demo, and tests that kill the lab mid-run).
+
+Like a PVE node, the server certificate is issued by a root CA of its own; `ca_path` is that
+CA (the lab's `pve-root-ca.pem`), which is what a client passes as `verify_ssl=`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import ipaddress
+import json
+import os
+import queue
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from attest.lab.pve_api import JSON_CONTENT_TYPE, LabResponse, PveApi
+from attest.lab.world import LabWorld, demo_world
+
+CA_FILE = "pve-root-ca.pem"
+CERT_FILE = "pve-ssl.pem"
+KEY_FILE = "pve-ssl.key"
+LOG_FILE = "lab-server.log"
+
+_MAX_BODY = 1024 * 1024  # the lab reads no request bodies; this only keeps keep-alive in step
+
+
+# --- certificates -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabCertificates:
+    ca_path: Path
+    cert_path: Path
+    key_path: Path
+
+
+def ensure_certificates(state_dir: str | os.PathLike[str]) -> LabCertificates:
+    """The lab CA and server certificate in `state_dir`, created on first use and reused after.
+
+    A file lock makes concurrent first starts safe (two servers must not end up with one's key
+    and the other's certificate).
+    """
+    d = Path(state_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    certs = LabCertificates(d / CA_FILE, d / CERT_FILE, d / KEY_FILE)
+    with open(d / ".pve-ssl.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _usable(certs):
+            _generate(certs)
+    return certs
+
+
+def _usable(certs: LabCertificates) -> bool:
+    try:
+        ca = x509.load_pem_x509_certificate(certs.ca_path.read_bytes())
+        leaf = x509.load_pem_x509_certificate(certs.cert_path.read_bytes())
+        key = serialization.load_pem_private_key(certs.key_path.read_bytes(), password=None)
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, TypeError, x509.ExtensionNotFound):
+        return False
+    fresh = leaf.not_valid_after_utc > datetime.now(UTC) + timedelta(days=1)
+    same_key = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) == leaf.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    covers_loopback = ipaddress.IPv4Address("127.0.0.1") in san.get_values_for_type(x509.IPAddress)
+    return fresh and same_key and covers_loopback and leaf.issuer == ca.subject
+
+
+def _generate(certs: LabCertificates) -> None:
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Attest lab (PVE Cluster Manager CA)"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, "Attest lab Proxmox VE root CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    san = x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                       x509.IPAddress(ipaddress.ip_address("::1"))])
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Attest lab (PVE Cluster Node)"),
+                                 x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=730))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False,
+                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(san, critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    # The CA key is thrown away: when the certificate needs renewing, the whole set is remade.
+    _write_atomic(certs.key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                    serialization.NoEncryption()), mode=0o600)
+    _write_atomic(certs.cert_path, leaf.public_bytes(serialization.Encoding.PEM))
+    _write_atomic(certs.ca_path, ca.public_bytes(serialization.Encoding.PEM))
+
+
+def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
+
+
+class _LabHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], lab: LabServer, context: ssl.SSLContext) -> None:
+        self.lab = lab
+        self.ssl_context = context
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = self.socket.accept()
+        # The TLS handshake runs later, in the connection's own thread: a client that connects and
+        # stalls must not block accept() for everyone else.
+        return self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that hang up, reset or fail the handshake are routine for a test server (the
+        # timeout and crash tests do it on purpose); anything else is a lab bug worth seeing.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+    def drop_connections(self) -> None:
+        with self.connections_lock:
+            conns = list(self.connections)
+        for conn in conns:
+            # socket.socket.shutdown, not SSLSocket.shutdown: the latter tears down the TLS object
+            # under the feet of the thread still reading from it.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(conn, socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as pveproxy and as requests' pool expect
+    server_version = "pve-api-daemon/3.0"
+    sys_version = ""
+    timeout = 30  # idle keep-alive connections are closed after this many seconds
+    server: _LabHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.connections_lock:
+                self.server.connections.discard(self.connection)
+
+    def handle(self) -> None:
+        try:
+            self.connection.do_handshake()
+        except OSError:
+            return  # plain HTTP, an untrusting client, or a port scan: nothing to answer
+        super().handle()
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    do_POST = do_PUT = do_DELETE = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # http.server would print every request (and every malformed one) to stderr. The lab is
+        # quiet; with log_requests it prints its own line (method, path, status: no headers).
+        pass
+
+    def _answer(self) -> None:
+        self._drain_body()
+        split = urlsplit(self.path)
+        path = unquote(split.path)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        response = self._call_api(path, query)
+        # Counted before the answer leaves, so a client that has its answer sees it counted; the
+        # callback (--die-after) runs only once the answer is out.
+        count = self.server.lab._count_answer()
+        self.send_response(response.status, response.reason)
+        if response.content_type:
+            self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.send_header("Cache-Control", "max-age=0")
+        self.send_header("Pragma", "no-cache")
+        self.end_headers()
+        self.wfile.write(response.body)
+        self.wfile.flush()
+        if self.server.lab.log_requests:
+            sys.stderr.write(f"lab: {self.command} {path} -> {response.status}\n")
+        if self.server.lab.on_answered is not None:
+            self.server.lab.on_answered(count)
+
+    def _call_api(self, path: str, query: dict[str, str]) -> LabResponse:
+        try:
+            return self.server.lab.api.handle(self.command, path, query, dict(self.headers.items()))
+        except Exception as exc:  # a lab bug: answer like PVE's own internal errors, and show it
+            traceback.print_exc()
+            body = json.dumps({"data": None, "message": f"lab internal error: {exc}\n"}).encode()
+            return LabResponse(500, "lab internal error", body, JSON_CONTENT_TYPE)
+
+    def _drain_body(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if self.headers.get("Transfer-Encoding") or length > _MAX_BODY:
+            self.close_connection = True  # cannot resync this connection cheaply: use it once
+            return
+        if length:
+            self.rfile.read(length)
+
+
+class LabServer:
+    """The lab API on https://127.0.0.1:PORT, in this process, on a background thread."""
+
+    def __init__(self, world: LabWorld, state_dir: str | os.PathLike[str], port: int = 0, *,
+                 host: str = "127.0.0.1", not_json_paths: Iterable[str] = (),
+                 error_paths: Mapping[str, int] | None = None, slow_paths: Mapping[str, float] | None = None,
+                 on_answered: Callable[[int], None] | None = None, log_requests: bool = False) -> None:
+        self.api = PveApi(world, not_json_paths=not_json_paths, error_paths=error_paths, slow_paths=slow_paths)
+        self.certificates = ensure_certificates(state_dir)
+        self.host, self._port = host, port
+        self.on_answered = on_answered
+        self.log_requests = log_requests
+        self._served = 0
+        self._count_lock = threading.Lock()
+        self._httpd: _LabHTTPServer | None = None
+        self._bound_port: int | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def ca_path(self) -> Path:
+        return self.certificates.ca_path
+
+    @property
+    def port(self) -> int:
+        """The bound port; still known after stop(), so a test can show the lab is gone."""
+        if self._bound_port is None:
+            raise RuntimeError("the lab server is not started")
+        return self._bound_port
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+    @property
+    def requests_served(self) -> int:
+        with self._count_lock:
+            return self._served
+
+    def start(self) -> LabServer:
+        if self._httpd is not None:
+            raise RuntimeError("the lab server is already started")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.certificates.cert_path, self.certificates.key_path)
+        self._httpd = _LabHTTPServer((self.host, self._port), self, context)
+        self._bound_port = int(self._httpd.server_address[1])
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"lab-server-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        # Open keep-alive connections are cut too, so a client sees the lab go away, as it would
+        # see a node go away.
+        httpd.drop_connections()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> LabServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def _count_answer(self) -> int:
+        with self._count_lock:
+            self._served += 1
+            return self._served
+
+
+# --- the lab as a process -------------------------------------------------------------------------
+
+
+class LabProcess:
+    """`python -m attest.lab.server` in a child process; `with LabProcess(dir) as lab: lab.url`."""
+
+    def __init__(self, state_dir: str | os.PathLike[str], *, port: int = 0, die_after: int | None = None,
+                 not_json_paths: Iterable[str] = (), error_paths: Mapping[str, int] | None = None,
+                 slow_paths: Mapping[str, float] | None = None, startup_timeout: float = 15.0) -> None:
+        self.state_dir = Path(state_dir)
+        self.startup_timeout = startup_timeout
+        self._args = ["--state-dir", str(self.state_dir), "--port", str(port)]
+        if die_after is not None:
+            self._args += ["--die-after", str(die_after)]
+        self._args += [a for p in not_json_paths for a in ("--not-json", p)]
+        self._args += [a for p, s in (error_paths or {}).items() for a in ("--error", f"{p}={s}")]
+        self._args += [a for p, s in (slow_paths or {}).items() for a in ("--slow", f"{p}={s}")]
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._info: dict[str, Any] = {}
+
+    @property
+    def url(self) -> str:
+        return str(self._started()["url"])
+
+    @property
+    def ca_path(self) -> Path:
+        return Path(self._started()["ca"])
+
+    @property
+    def pid(self) -> int:
+        return int(self._started()["pid"])
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._proc is None else self._proc.poll()
+
+    def start(self) -> LabProcess:
+        if self._proc is not None:
+            raise RuntimeError("the lab process is already started")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        # The child must import this same checkout of attest, installed or not.
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        # The child's stderr goes to a file (a pipe nobody reads could fill up and hang it); the
+        # child keeps its own descriptor, ours can be closed at once.
+        with open(self.state_dir / LOG_FILE, "ab") as log:
+            self._proc = subprocess.Popen([sys.executable, "-m", "attest.lab.server", *self._args],
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env)
+        try:
+            self._info = json.loads(self._first_line())
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self._proc is None:
+            raise RuntimeError("the lab process is not started")
+        return self._proc.wait(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: the lab vanishes mid-whatever, like a node losing power."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._close_files()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM and wait; SIGKILL if it does not go in time."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._close_files()
+
+    def __enter__(self) -> LabProcess:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def _started(self) -> dict[str, Any]:
+        if not self._info:
+            raise RuntimeError("the lab process is not started")
+        return self._info
+
+    def _first_line(self) -> str:
+        assert self._proc is not None and self._proc.stdout is not None
+        stdout = self._proc.stdout
+        lines: queue.Queue[bytes] = queue.Queue()
+        # readline() has no timeout; a helper thread makes the wait bounded.
+        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+        try:
+            line = lines.get(timeout=self.startup_timeout)
+        except queue.Empty:
+            raise RuntimeError(f"lab server did not start within {self.startup_timeout:g} s"
+                               f"{self._log_tail()}") from None
+        if not line:
+            code = self._proc.wait(timeout=5)
+            raise RuntimeError(f"lab server exited with status {code} before starting{self._log_tail()}")
+        return line.decode()
+
+    def _log_tail(self) -> str:
+        try:
+            tail = (self.state_dir / LOG_FILE).read_bytes()[-2000:].decode(errors="replace").strip()
+        except OSError:
+            return ""
+        return f":\n{tail}" if tail else ""
+
+    def _close_files(self) -> None:
+        if self._proc is not None and self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+
+# --- CLI --------------------------------------------------------------------------------------------
+
+
+def _path_value(kind: type[int] | type[float]) -> Callable[[str], tuple[str, float]]:
+    def parse(text: str) -> tuple[str, float]:
+        path, sep, value = text.rpartition("=")
+        if not sep or not path:
+            raise argparse.ArgumentTypeError(f"expected PATH=VALUE, got {text!r}")
+        try:
+            return path, kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bad value in {text!r}") from None
+    return parse
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m attest.lab.server",
+                                description="Serve the simulated Proxmox VE API over HTTPS on 127.0.0.1.")
+    p.add_argument("--state-dir", required=True, type=Path, help="where the lab's TLS certificates are kept")
+    p.add_argument("--port", type=int, default=0, help="TCP port (default: any free port)")
+    p.add_argument("--die-after", type=int, metavar="N",
+                   help="crash (exit 137, no cleanup) right after answering the N-th request")
+    p.add_argument("--not-json", action="append", default=[], metavar="PATH",
+                   help="answer PATH (e.g. /cluster/resources) with a 200 HTML page")
+    p.add_argument("--error", action="append", default=[], type=_path_value(int), metavar="PATH=STATUS",
+                   help="answer PATH with that HTTP status and a PVE error body")
+    p.add_argument("--slow", action="append", default=[], type=_path_value(float), metavar="PATH=SECONDS",
+                   help="wait that long before answering PATH")
+    p.add_argument("--log-requests", action="store_true", help="print method, path and status to stderr")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    die_after: int | None = args.die_after
+
+    def crash_when_due(count: int) -> None:
+        if die_after is not None and count >= die_after:
+            os._exit(137)  # abrupt on purpose: no shutdown, no flushing, sockets just vanish
+
+    server = LabServer(demo_world(), args.state_dir, port=args.port, not_json_paths=args.not_json,
+                       error_paths={p: int(s) for p, s in args.error}, slow_paths=dict(args.slow),
+                       on_answered=crash_when_due, log_requests=args.log_requests)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    # Handlers first: a SIGTERM sent right after the JSON line is read must still stop us cleanly.
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    print(json.dumps({"url": server.url, "ca": str(server.ca_path.resolve()), "pid": os.getpid()}), flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,171 @@
+"""The lab as a server: TLS, keep-alive, request counting, quiet logs, and the lab as a process
+that can be stopped, killed, or told to crash in the middle of a collection run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography import x509
+from proxmoxer import ProxmoxAPI
+
+from attest.lab.server import CA_FILE, CERT_FILE, KEY_FILE, LabProcess, LabServer
+from attest.lab.world import demo_world
+
+WORLD = demo_world()
+EVIDENCE = next(t for t in WORLD.tokens if t.tokenid == "evidence")
+AUTH = {"Authorization": f"PVEAPIToken={EVIDENCE.full_id}={EVIDENCE.secret}"}
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _pve(url: str, ca: Path, timeout: float = 5) -> ProxmoxAPI:
+    return ProxmoxAPI(url.removeprefix("https://"), user=EVIDENCE.userid, token_name=EVIDENCE.tokenid,
+                      token_value=EVIDENCE.secret, verify_ssl=str(ca), timeout=timeout)
+
+
+# --- in-process server ------------------------------------------------------------------------------
+
+
+def test_https_with_the_labs_own_ca(tmp_path: Path) -> None:
+    with LabServer(WORLD, tmp_path) as lab:
+        assert re.fullmatch(r"https://127\.0\.0\.1:\d+", lab.url) and lab.port > 0
+        ca = x509.load_pem_x509_certificate(lab.ca_path.read_bytes())
+        assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        r = requests.get(f"{lab.url}/api2/json/version", headers=AUTH, verify=str(lab.ca_path), timeout=5)
+        assert r.status_code == 200 and r.headers["Content-Type"] == "application/json;charset=UTF-8"
+        assert r.json()["data"]["version"] == "9.0.4"
+        with pytest.raises(requests.exceptions.SSLError):  # the system trust store does not know the lab
+            requests.get(f"{lab.url}/api2/json/version", headers=AUTH, timeout=5)
+        for host in ("localhost", "127.0.0.1"):  # both names are in the certificate
+            assert _pve(f"{host}:{lab.port}", lab.ca_path).version.get()["release"] == "9.0"
+
+
+def test_certificates_are_reused_and_remade_when_broken(tmp_path: Path) -> None:
+    with LabServer(WORLD, tmp_path):
+        first = {name: (tmp_path / name).read_bytes() for name in (CA_FILE, CERT_FILE, KEY_FILE)}
+    assert (tmp_path / KEY_FILE).stat().st_mode & 0o077 == 0  # the private key is not world-readable
+    with LabServer(WORLD, tmp_path):
+        assert {name: (tmp_path / name).read_bytes() for name in first} == first
+    (tmp_path / CERT_FILE).write_text("not a certificate")
+    with LabServer(WORLD, tmp_path) as lab:
+        assert (tmp_path / CA_FILE).read_bytes() != first[CA_FILE]
+        assert _pve(lab.url, lab.ca_path).version.get()["version"] == "9.0.4"
+
+
+def test_counts_every_answer_and_reports_it(tmp_path: Path) -> None:
+    seen: list[int] = []
+    with LabServer(WORLD, tmp_path, on_answered=seen.append) as lab:
+        assert lab.requests_served == 0
+        with requests.Session() as s:  # one keep-alive connection, several requests
+            for path in ("/version", "/cluster/status", "/nope", "/pools"):
+                s.get(f"{lab.url}/api2/json{path}", headers=AUTH, verify=str(lab.ca_path), timeout=5)
+            s.get(f"{lab.url}/api2/json/version", verify=str(lab.ca_path), timeout=5)  # a 401 counts too
+        assert lab.requests_served == 5  # counted before the answer left
+        # The callback runs just after the answer is out, so it may trail the client a little.
+        deadline = time.monotonic() + 5
+        while len(seen) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sorted(seen) == [1, 2, 3, 4, 5]
+
+
+def test_quiet_by_default_and_never_logs_the_token(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with LabServer(WORLD, tmp_path) as lab:
+        _pve(lab.url, lab.ca_path).version.get()
+        requests.get(f"{lab.url}/api2/json/version", verify=str(lab.ca_path), timeout=5)
+    assert capsys.readouterr().err == ""
+    with LabServer(WORLD, tmp_path, log_requests=True) as lab:
+        _pve(lab.url, lab.ca_path).cluster.resources.get(type="vm")
+    err = capsys.readouterr().err
+    assert "lab: GET /api2/json/cluster/resources -> 200" in err
+    assert EVIDENCE.secret not in err and "PVEAPIToken" not in err
+
+
+def test_stop_cuts_open_connections(tmp_path: Path) -> None:
+    lab = LabServer(WORLD, tmp_path).start()
+    with requests.Session() as s:
+        assert s.get(f"{lab.url}/api2/json/version", headers=AUTH, verify=str(lab.ca_path), timeout=5).ok
+        lab.stop()
+        with pytest.raises(requests.exceptions.ConnectionError):
+            s.get(f"{lab.url}/api2/json/version", headers=AUTH, verify=str(lab.ca_path), timeout=5)
+    lab.stop()  # idempotent
+
+
+def test_url_needs_a_started_server(tmp_path: Path) -> None:
+    lab = LabServer(WORLD, tmp_path)
+    assert lab.ca_path.is_file()  # available before start, for clients configured up front
+    with pytest.raises(RuntimeError):
+        _ = lab.url
+
+
+# --- the CLI and LabProcess ----------------------------------------------------------------------------
+
+
+def test_cli_prints_exactly_one_json_line_and_stops_on_sigterm(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "attest.lab.server", "--state-dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        assert set(info) == {"url", "ca", "pid"} and info["pid"] == proc.pid
+        assert Path(info["ca"]).is_absolute() and Path(info["ca"]).is_file()
+        assert _pve(info["url"], Path(info["ca"])).version.get()["version"] == "9.0.4"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0
+    assert out == b"" and err == b""  # nothing after the JSON line, and no request log
+
+
+def test_lab_process_serves_and_stops(tmp_path: Path) -> None:
+    with LabProcess(tmp_path) as lab:
+        assert lab.pid != os.getpid()
+        assert [n["node"] for n in _pve(lab.url, lab.ca_path).nodes.get()] == ["pve1", "pve2", "pve3"]
+    assert lab.returncode == 0
+
+
+def test_die_after_crashes_the_process_mid_run(tmp_path: Path) -> None:
+    with LabProcess(tmp_path, die_after=2) as lab:
+        pve = _pve(lab.url, lab.ca_path)
+        assert pve.version.get()["version"] == "9.0.4"
+        assert len(pve.cluster.resources.get(type="vm")) == len(WORLD.guests)  # the 2nd answer is whole
+        assert lab.wait(timeout=10) == 137
+        with pytest.raises(requests.exceptions.ConnectionError):
+            pve.cluster.status.get()
+
+
+def test_kill_is_abrupt(tmp_path: Path) -> None:
+    lab = LabProcess(tmp_path).start()
+    pve = _pve(lab.url, lab.ca_path)
+    assert pve.version.get()
+    lab.kill()
+    assert lab.returncode == -signal.SIGKILL
+    with pytest.raises(requests.exceptions.ConnectionError):
+        pve.version.get()
+
+
+def test_lab_process_passes_faults_through(tmp_path: Path) -> None:
+    with LabProcess(tmp_path, not_json_paths=["/pools"], error_paths={"/nodes": 595}) as lab:
+        pve = _pve(lab.url, lab.ca_path)
+        assert set(pve.pools.get()) == {"errors"}
+        r = requests.get(f"{lab.url}/api2/json/nodes", headers=AUTH, verify=str(lab.ca_path), timeout=5)
+        assert (r.status_code, r.reason) == (595, "No route to host")
+
+
+def test_startup_failure_is_reported(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(RuntimeError, match=r"exited with status 1(.|\n)*Address already in use"):
+            LabProcess(tmp_path, port=busy.getsockname()[1]).start()

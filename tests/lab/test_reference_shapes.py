@@ -1,0 +1,259 @@
+"""The lab answers in the shapes of the reference material in ../shared/reference/proxmox.
+
+For each endpoint the lab serves:
+* every field it emits has the JSON type the recorded fixtures use for that field;
+* every field it emits is declared in the apidata.js schema `returns` (unless that schema object
+  allows additional properties), and has the wire type of its schema type (booleans are 0/1);
+* fields that are in every fixture record (and required schema fields) are not missing.
+Where the schema has no properties (/access/permissions) the fixtures are the only reference.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from attest.lab.pve_api import PveApi
+from attest.lab.world import demo_world
+
+REF = Path(__file__).resolve().parents[3] / "shared" / "reference" / "proxmox"
+if not (REF / "apidata.js").is_file():
+    pytest.skip(f"reference material not found at {REF}", allow_module_level=True)
+
+FIXTURES = REF / "fixtures"
+WORLD = demo_world()
+EVIDENCE = next(t for t in WORLD.tokens if t.tokenid == "evidence")
+Record = dict[str, Any]
+
+# Fixtures left out because SOURCES.md flags their types as test artefacts, not PVE output:
+# - cluster_resources_type_vm__community-proxmox-inventory.json: vmid as a string, template "".
+# - cluster_status__community-proxmox.json: booleans as true/false where the others use 0/1.
+# Fields whose recorded fixture is older than the behaviour the schema (and the lab) follow:
+# - qemu `memory`: a string since qemu-server 8.0.8 (schema: string); the only fixture is an
+#   older unit-test literal with an integer.
+STALE_FIXTURE_FIELDS = {("qemu config", "memory")}
+
+
+# --- reference loading -------------------------------------------------------------------------------
+
+
+@functools.cache
+def schema_index() -> dict[str, Any]:
+    text = (REF / "apidata.js").read_text(encoding="utf-8").strip()
+    tree = json.loads(text.removeprefix("const apiSchema = ").removesuffix(";"))
+    index: dict[str, Any] = {}
+
+    def walk(nodes: list[dict[str, Any]]) -> None:
+        for node in nodes:
+            index[node["path"]] = node
+            walk(node.get("children", []))
+
+    walk(tree)
+    return index
+
+
+def returned_object(path: str) -> dict[str, Any]:
+    """The schema of one returned object (the items of an array return)."""
+    returns = schema_index()[path]["info"]["GET"]["returns"]
+    return returns.get("items", returns) if returns.get("type") == "array" else returns
+
+
+def fixture_data(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))["data"]
+
+
+def as_records(data: Any) -> list[Record]:
+    return data if isinstance(data, list) else [data]
+
+
+# --- the checks ---------------------------------------------------------------------------------------
+
+
+def json_type(value: Any) -> str:
+    for py, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
+                     (list, "array"), (dict, "object")):
+        if isinstance(value, py):
+            return name
+    return "null"
+
+
+def wire_types(schema_type: str) -> set[str]:
+    """JSON types PVE puts on the wire for a schema type: booleans are 0/1 integers."""
+    return {"boolean": {"integer"}, "number": {"integer", "number"}}.get(schema_type, {schema_type})
+
+
+def schema_property(obj_schema: dict[str, Any], field: str) -> dict[str, Any] | None:
+    props: dict[str, Any] = obj_schema.get("properties") or {}
+    if field in props:
+        return props[field]
+    indexed = re.fullmatch(r"([a-z]+)\d+", field)  # net0 -> net[n], scsi0 -> scsi[n]
+    return props.get(f"{indexed.group(1)}[n]") if indexed else None
+
+
+def check_records(label: str, lab: list[Record], fixtures: list[Record], obj_schema: dict[str, Any]) -> int:
+    """Assert the rules of the module docstring; return how many field values were compared."""
+    assert lab, f"{label}: the lab returned nothing to compare"
+    fixture_types: dict[str, set[str]] = {}
+    for rec in fixtures:
+        for k, v in rec.items():
+            fixture_types.setdefault(k, set()).add(json_type(v))
+    has_props = bool(obj_schema.get("properties"))
+    open_schema = bool(obj_schema.get("additionalProperties"))
+    compared = 0
+    for rec in lab:
+        for field, value in rec.items():
+            got = json_type(value)
+            prop = schema_property(obj_schema, field)
+            if prop is not None:
+                assert got in wire_types(prop.get("type", got)), f"{label}.{field}: {got}, schema {prop['type']}"
+                if prop.get("type") == "boolean":
+                    assert value in (0, 1), f"{label}.{field}: boolean {value!r} is not 0/1"
+            elif has_props:
+                assert open_schema, f"{label}.{field}: not declared in the schema"
+            if not has_props:
+                assert field in fixture_types, f"{label}.{field}: in no fixture (and the schema lists nothing)"
+            if field in fixture_types and (label, field) not in STALE_FIXTURE_FIELDS:
+                allowed = fixture_types[field] | ({"integer"} if "number" in fixture_types[field] else set())
+                assert got in allowed, f"{label}.{field}: {got}, fixtures use {sorted(fixture_types[field])}"
+            compared += 1
+    required = {k for k, p in (obj_schema.get("properties") or {}).items() if not p.get("optional")}
+    always = set.intersection(*(set(r) for r in fixtures)) if len(fixtures) > 1 else set()
+    for rec in lab:
+        missing = (required | always) - set(rec)
+        assert not missing, f"{label}: {rec.get('id', '')} lacks {sorted(missing)}"
+    return compared
+
+
+def lab_get(path: str, **query: str) -> Any:
+    headers = {"Authorization": f"PVEAPIToken={EVIDENCE.full_id}={EVIDENCE.secret}"}
+    r = PveApi(WORLD).handle("GET", "/api2/json" + path, query, headers)
+    assert r.status == 200, (path, r.status, r.reason)
+    envelope = json.loads(r.body)
+    assert set(envelope) == {"data"}
+    return envelope["data"]
+
+
+def fixtures_of(*names: str, keep: Callable[[Record], bool] = lambda r: True) -> list[Record]:
+    return [r for n in names for r in as_records(fixture_data(n)) if keep(r)]
+
+
+def guests_only(rec: Record) -> bool:
+    return rec.get("type") in ("qemu", "lxc")
+
+
+# --- per endpoint -------------------------------------------------------------------------------------
+
+
+def test_version() -> None:
+    lab = [lab_get("/version")]
+    assert check_records("version", lab, fixtures_of("version__bpg-pve9.json", "version__proxmoxer.json"),
+                         returned_object("/version")) == 3
+    assert set(lab[0]) == set(fixture_data("version__bpg-pve9.json"))
+
+
+@pytest.mark.parametrize("kind", ["cluster", "node"])
+def test_cluster_status(kind: str) -> None:
+    lab = [e for e in lab_get("/cluster/status") if e["type"] == kind]
+    fixtures = fixtures_of("cluster_status__go-proxmox.json", "cluster_status__community-proxmox-inventory.json",
+                           keep=lambda r: r["type"] == kind)
+    check_records("cluster status", lab, fixtures, returned_object("/cluster/status"))
+    assert all(set(e) == set(fixtures[0]) for e in lab)  # exactly the fixture's fields
+
+
+def test_cluster_resources_vm() -> None:
+    lab = lab_get("/cluster/resources", type="vm")
+    fixtures = fixtures_of("cluster_resources_type_vm__community-proxmox-vm_info.json",
+                           "cluster_resources_type_vm__community-proxmox-backup_info.json",
+                           "cluster_resources__go-proxmox.json", keep=guests_only)
+    check_records("cluster resources", lab, fixtures, returned_object("/cluster/resources"))
+    assert {"tags", "pool"} <= set().union(*lab)  # the optional fields do get exercised
+
+
+@pytest.mark.parametrize("kind", ["node", "storage"])
+def test_cluster_resources_other_types(kind: str) -> None:
+    lab = lab_get("/cluster/resources", type=kind)
+    fixtures = fixtures_of("cluster_resources__go-proxmox.json", keep=lambda r: r["type"] == kind)
+    check_records("cluster resources", lab, fixtures, returned_object("/cluster/resources"))
+
+
+def test_cluster_resources_pool_entries() -> None:
+    lab = [e for e in lab_get("/cluster/resources") if e["type"] == "pool"]
+    # No fixture has pool entries; the schema describes them ('pool' is for types pool, qemu, lxc).
+    assert check_records("cluster resources", lab, [], returned_object("/cluster/resources")) == 3 * len(lab)
+
+
+def test_pools_list() -> None:
+    lab = lab_get("/pools")
+    fixtures = fixtures_of("pools__go-proxmox.json", "pools__community-proxmox-inventory.json")
+    check_records("pools", lab, fixtures, returned_object("/pools"))
+
+
+def test_pools_with_poolid() -> None:
+    lab = lab_get("/pools", poolid="acme")
+    fixture_files = ("pools_poolid_query__go-proxmox.json", "pools__community-proxmox-inventory.json")
+    check_records("pools", lab, fixtures_of(*fixture_files), returned_object("/pools"))
+    members_schema = returned_object("/pools")["properties"]["members"]["items"]
+    assert members_schema.get("additionalProperties")  # the schema lists only id/node/type/vmid/storage
+    fixture_members = [m for p in fixtures_of(*fixture_files) for m in p["members"] if guests_only(m)]
+    compared = check_records("pool members", lab[0]["members"], fixture_members, members_schema)
+    assert compared >= 2 * 15
+
+
+def test_qemu_config() -> None:
+    lab = [lab_get(f"/nodes/{g.node}/qemu/{g.vmid}/config") for g in WORLD.guests if g.type == "qemu"]
+    fixtures = fixtures_of("nodes_node_qemu_vmid_config_tags_firewall_nic__community-proxmox.json")
+    check_records("qemu config", lab, fixtures, returned_object("/nodes/{node}/qemu/{vmid}/config"))
+    assert any("template" in c for c in lab) and all(isinstance(c["memory"], str) for c in lab)
+
+
+def test_lxc_config() -> None:
+    lab = [lab_get(f"/nodes/{g.node}/lxc/{g.vmid}/config") for g in WORLD.guests if g.type == "lxc"]
+    fixtures = fixtures_of("nodes_node_lxc_vmid_config__go-proxmox.json")
+    check_records("lxc config", lab, fixtures, returned_object("/nodes/{node}/lxc/{vmid}/config"))
+
+
+def test_nodes_index() -> None:
+    # No fixture; the schema leaves out id/type, which PVE's extract_node_stats does send (so does the lab).
+    lab = lab_get("/nodes")
+    schema = returned_object("/nodes")
+    check_records("nodes", [{k: v for k, v in e.items() if k not in ("id", "type")} for e in lab], [], schema)
+
+
+def test_access_permissions() -> None:
+    assert not returned_object("/access/permissions").get("properties")  # fixtures are the reference
+    names = ("access_permissions__go-proxmox.json", "access_permissions__community-proxmox-backup.json")
+    known_privs = {p for n in names for privs in fixture_data(n).values() for p in privs}
+    lab = lab_get("/access/permissions")
+    assert lab
+    for path, privs in lab.items():
+        assert path.startswith("/") and isinstance(privs, dict) and privs
+        assert set(privs) <= known_privs, f"{path}: unknown privileges {set(privs) - known_privs}"
+        assert all(json_type(v) == "integer" and v in (0, 1) for v in privs.values())
+
+
+# --- the checker itself can fail ------------------------------------------------------------------------
+
+
+def _violations(records: Iterable[Record]) -> list[str]:
+    fixtures = fixtures_of("cluster_resources__go-proxmox.json", keep=guests_only)
+    failures = []
+    for rec in records:
+        try:
+            check_records("cluster resources", [rec], fixtures, returned_object("/cluster/resources"))
+        except AssertionError as e:
+            failures.append(str(e))
+    return failures
+
+
+def test_checker_rejects_wrong_shapes() -> None:
+    good = lab_get("/cluster/resources", type="vm")[0]
+    bad = [good | {"vmid": str(good["vmid"])}, good | {"template": False}, good | {"tags": ["a", "b"]},
+           good | {"hostname": "x"}, {k: v for k, v in good.items() if k != "maxmem"}]
+    assert _violations([good]) == []
+    assert len(_violations(bad)) == len(bad)
