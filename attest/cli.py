@@ -7,6 +7,7 @@ failed source); 2 bad input or usage. `evaluate` and `render` exit 0 whatever th
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -262,9 +263,10 @@ def verify(files: Annotated[list[Path], typer.Argument(help="PDF, HTML or JSON d
         if report.ok:
             when = f", signed {report.signing_time:%Y-%m-%d %H:%M:%S %Z}" if report.signing_time else ""
             doc = report.details.get("document_id")
+            added = report.details.get("annotations_added") or []
             out.print(f"[green]VALID[/green] {path}: signer {report.signer}{when}"
                       + (f", document {doc}" if doc else "")
-                      + (f" ({report.details['modification_level']})" if report.details.get("modification_level")
+                      + (f"; {len(added)} annotation(s) added after signing, as the signature permits" if added
                          else ""))
         else:
             label = "UNTRUSTED" if report.valid and not report.trusted else "INVALID"
@@ -301,6 +303,10 @@ def demo(directory: Annotated[Path, typer.Option("--dir", help="Demo workspace")
 
 
 def main() -> None:
+    # pyHanko logs whole tracebacks at WARNING for every rejected file; the verdict and its
+    # reason are what `attest verify` reports.
+    logging.getLogger("pyhanko").setLevel(logging.ERROR)
+    logging.getLogger("pyhanko_certvalidator").setLevel(logging.ERROR)
     try:
         app()  # standalone: usage errors exit 2, typer.Exit(code) exits with its code
     except AttestError as exc:

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The README's first command: set up (apt + .venv) and run the demo against the simulated provider.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/attest demo "$@"
