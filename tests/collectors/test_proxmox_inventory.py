@@ -110,3 +110,27 @@ def test_timeout_is_a_failed_source(lab_factory, tmp_path: Path) -> None:  # typ
     summary = run_collection(ws, log, _signer(ws))
     assert "timed out" in (summary.sources[0].error or "")
     log.close()
+
+
+def test_one_dead_source_does_not_stop_the_others(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    from attest.config import load_config
+    from attest.workspace import config_document, init_workspace, write_config
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    init_workspace(tmp_path / "ws")
+    doc = config_document(demo_world(), lab.url, str(lab.ca_path))
+    dead = dict(doc["sources"][0], id="pve-dead", url=f"https://127.0.0.1:{dead_port}")
+    doc["sources"] = [dead, doc["sources"][0]]  # the dead one first
+    ws = load_config(write_config(tmp_path / "ws", doc))
+    log = _open(ws)
+    summary = run_collection(ws, log, _signer(ws))
+    by_id = {s.source_id: s for s in summary.sources}
+    assert summary.status == "partial"
+    assert not by_id["pve-dead"].ok and "connection failed" in (by_id["pve-dead"].error or "")
+    assert by_id["pve-main"].ok and by_id["pve-main"].records > 15
+    assert log.verify().ok
+    log.close()
