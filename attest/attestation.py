@@ -125,10 +125,14 @@ class Attestation(Frozen):
 
     @property
     def overall(self) -> Verdict:
-        """Worst verdict first: any fail, else any insufficient evidence, else pass."""
-        verdicts = {r.verdict for r in self.results}
-        if Verdict.FAIL in verdicts:
-            return Verdict.FAIL
-        if Verdict.INSUFFICIENT_EVIDENCE in verdicts or not verdicts:
-            return Verdict.INSUFFICIENT_EVIDENCE
-        return Verdict.PASS
+        return overall_verdict(self.results)
+
+
+def overall_verdict(results: list[Result]) -> Verdict:
+    """Worst verdict first: any fail, else any insufficient evidence (or nothing judged), else pass."""
+    verdicts = {r.verdict for r in results}
+    if Verdict.FAIL in verdicts:
+        return Verdict.FAIL
+    if Verdict.INSUFFICIENT_EVIDENCE in verdicts or not verdicts:
+        return Verdict.INSUFFICIENT_EVIDENCE
+    return Verdict.PASS

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -74,13 +74,26 @@ def _period(loaded: Any, period: str | None) -> Any:
     from attest.period import current_period, parse_period
 
     tz = loaded.model.time_zone
-    return parse_period(period, tz) if period else current_period(tz)
+    p = parse_period(period, tz) if period else current_period(tz)
+    if p.start > datetime.now(UTC):
+        raise BadInput(f"--period {p.label}: the period has not started yet; nothing can be attested for it")
+    return p
 
 
-def _as_of(as_of: str | None) -> datetime | None:
+def _as_of(as_of: str | None, period: Any) -> datetime | None:
+    """--as-of: within the period's bounds and not in the future (a signed document must not
+    claim to know what has not happened yet)."""
     from attest.period import parse_instant
 
-    return parse_instant(as_of) if as_of else None
+    if not as_of:
+        return None
+    moment = parse_instant(as_of)
+    if moment > datetime.now(UTC):
+        raise BadInput(f"--as-of {as_of}: in the future")
+    if not period.start < moment <= period.end:
+        raise BadInput(f"--as-of {as_of}: outside the period {period.label} "
+                       f"({period.start:%Y-%m-%dT%H:%M:%SZ} – {period.end:%Y-%m-%dT%H:%M:%SZ})")
+    return moment
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -137,7 +150,7 @@ def evaluate(config: ConfigOpt = None, tenant: TenantOpt = None, period: PeriodO
 
     with _workspace(config) as (loaded, log):
         p = _period(loaded, period)
-        ev = run_evaluate(loaded, log, _signer(loaded), p, _as_of(as_of), tenant)
+        ev = run_evaluate(loaded, log, _signer(loaded), p, _as_of(as_of, p), tenant)
         if as_json:
             sys.stdout.write(json.dumps(_evaluation_json(loaded, ev), indent=2, ensure_ascii=False) + "\n")
         else:
@@ -145,14 +158,7 @@ def evaluate(config: ConfigOpt = None, tenant: TenantOpt = None, period: PeriodO
 
 
 def _evaluation_json(loaded: Any, ev: Any) -> dict[str, Any]:
-    from attest.attestation import Verdict
-
-    def overall(results: list[Any]) -> str:
-        verdicts = {r.verdict for r in results}
-        for v in (Verdict.FAIL, Verdict.INSUFFICIENT_EVIDENCE):
-            if v in verdicts:
-                return v.value
-        return Verdict.PASS.value if verdicts else Verdict.INSUFFICIENT_EVIDENCE.value
+    from attest.attestation import overall_verdict
 
     return {
         "schema": "attest.evaluation/v1",
@@ -166,7 +172,7 @@ def _evaluation_json(loaded: Any, ev: Any) -> dict[str, Any]:
         "tenants": [{
             "id": tid,
             "legal_name": loaded.tenant(tid).legal_name,
-            "overall": overall(results),
+            "overall": overall_verdict(results).value,
             "results": [r.model_dump(mode="json") for r in results],
         } for tid, results in ev.results.items()],
     }
@@ -202,7 +208,7 @@ def _render(loaded: Any, log: Any, tenant: list[str] | None, period: str | None,
     signer = _signer(loaded)
     p = _period(loaded, period)
     with err.status("Evaluating…") as status:
-        ev = run_evaluate(loaded, log, signer, p, _as_of(as_of), tenant)
+        ev = run_evaluate(loaded, log, signer, p, _as_of(as_of, p), tenant)
         return issue(loaded, log, signer, ev, progress=lambda t: status.update(f"Rendering and signing {t}…"))
 
 
@@ -284,6 +290,8 @@ def evidence_verify(config: ConfigOpt = None) -> None:
     with _workspace(config) as (loaded, log):
         anchors = load_trust_anchors([loaded.resolve(p) for p in loaded.model.provider.trust_anchors])
         outcome = log.verify(anchors)
+    for note in outcome.notes:
+        out.print(f"[cyan]note:[/cyan] {note}")
     if outcome.ok:
         out.print(f"[green]OK[/green] evidence log: {outcome.tree_size} records, {outcome.checkpoints} signed "
                   "checkpoints, every leaf, root and signature checks out")

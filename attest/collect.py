@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from attest.canonical import utc_iso
 from attest.config import LoadedConfig
 from attest.errors import AttestError
 from collectors.base import Emitter, SourceFailed
@@ -25,7 +26,12 @@ class SourceResult:
     ok: bool
     records: int
     error: str | None
-    seconds: float
+    started_at: datetime
+    finished_at: datetime
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
 
 
 @dataclass
@@ -44,7 +50,7 @@ def run_collection(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSig
                    only: list[str] | None = None,
                    progress: Callable[[str], None] | None = None) -> RunSummary:
     sources = [s for s in config.model.sources if not only or s.id in only]
-    run_id = log.begin_run("collect")
+    run_id = log.begin_run("collect", signer)
     results: list[SourceResult] = []
     for source in sources:
         if progress:
@@ -63,12 +69,13 @@ def run_collection(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSig
             stored = log.append(run_id, out.records)
         finished = datetime.now(UTC)
         error = scrub_text(error) if error else None
-        log.record_source(run_id, source.id, source.type, "failed" if error else "ok", error, started, finished,
-                          len(stored))
-        results.append(SourceResult(source.id, source.type, error is None, len(stored), error,
-                                    (finished - started).total_seconds()))
+        results.append(SourceResult(source.id, source.type, error is None, len(stored), error, started, finished))
     # Any failed source makes the run partial: what the others (and the failed one, before it
     # failed) collected is kept and signed, but checks will not treat it as a complete picture.
     status = "ok" if all(r.ok for r in results) else "partial"
-    checkpoint = log.finish_run(run_id, status, signer)
+    # The outcomes go into the signed `attest.run` record: checks judge completeness and age from it.
+    checkpoint = log.finish_run(run_id, status, signer, {"sources": [
+        {"source": r.source_id, "type": r.source_type, "status": "ok" if r.ok else "failed", "error": r.error,
+         "started_at": utc_iso(r.started_at), "finished_at": utc_iso(r.finished_at), "records": r.records}
+        for r in results]})
     return RunSummary(run_id, status, checkpoint, results)

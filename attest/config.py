@@ -120,6 +120,11 @@ class TenantMatch(Strict):
     proxmox_tags: list[str] = Field(default_factory=list)
     proxmox_pools: list[str] = Field(default_factory=list)
 
+    @field_validator("proxmox_tags")
+    @classmethod
+    def _lower(cls, tags: list[str]) -> list[str]:
+        return [t.lower() for t in tags]  # Proxmox VE stores tags in lower case
+
     @model_validator(mode="after")
     def _something(self) -> TenantMatch:
         if not self.proxmox_tags and not self.proxmox_pools:
@@ -200,8 +205,15 @@ class LoadedConfig:
 
     def canonical(self) -> dict[str, Any]:
         # The validated model, not the raw YAML: comments and key order do not change the digest,
-        # and defaults that were applied are part of what was used.
-        return self.model.model_dump(mode="json")
+        # and defaults that were applied are part of what was used. Where the log and documents
+        # live does not change a verdict (and a database URL may carry credentials): left out.
+        return self.model.model_dump(mode="json", exclude={"database_url", "evidence_dir", "output_dir"})
+
+    def provider_part(self) -> dict[str, Any]:
+        """The configuration without its tenants: what a provider-wide record may hold."""
+        part = self.canonical()
+        part.pop("tenants")
+        return part
 
     def tenant(self, tenant_id: str) -> TenantConfig:
         for t in self.model.tenants:

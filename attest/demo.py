@@ -14,12 +14,16 @@ from attest.workspace import CONFIG_NAME, init_workspace, point_at_lab
 
 
 def run_demo(directory: Path, period: str | None, err: Console, out: Console) -> None:
-    from attest.cli import VERDICT_STYLE, _collect, _render  # the same steps as the commands
+    from attest.cli import VERDICT_STYLE, _collect, _period, _render  # the same steps as the commands
     from attest.lab.server import LabProcess
     from evidence.log import EvidenceLog
 
     started = time.perf_counter()
     directory = directory.resolve()
+    if period is not None:
+        from attest.period import parse_period
+
+        parse_period(period, "Europe/Rome")  # refuse a malformed period before doing any work
     if not (directory / CONFIG_NAME).exists():
         init_workspace(directory)
         err.print(f"Created demo workspace {directory}")
@@ -27,6 +31,7 @@ def run_demo(directory: Path, period: str | None, err: Console, out: Console) ->
         err.print(f"Simulated Proxmox VE cluster listening on {lab.url}")
         point_at_lab(directory, lab.url, Path(lab.ca_path))
         loaded = load_config(directory / CONFIG_NAME)
+        _period(loaded, period)  # refuse a period that has not started before collecting anything
         log = EvidenceLog.open(loaded.database_url, loaded.evidence_dir)
         try:
             _collect(loaded, log, None)

@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from attest.attestation import LocalizedText, Result, Verdict
+from attest.canonical import digest_of, utc_iso
 from attest.catalog import Control, load_catalog
 from attest.config import LoadedConfig, TenantConfig
 from attest.period import Period
-from evidence.log import CheckpointSigner, EvidenceLog, NewRecord, SignedCheckpoint, StoredRecord
+from evidence.log import CheckpointSigner, EvidenceLog, LogIntegrityError, NewRecord, SignedCheckpoint, StoredRecord
 
 
 def fmt_time(moment: datetime) -> str:
@@ -44,6 +45,10 @@ class Snapshot:
     run_id: int
     collected_at: datetime
     records: tuple[StoredRecord, ...]
+    run_record: StoredRecord  # the signed `attest.run` record stating this collection completed
+    # Records from later collections that did not complete: never enough for a pass, but a
+    # violation they show is still a violation.
+    later_partial: tuple[StoredRecord, ...] = ()
 
     def of_kind(self, kind: str) -> list[StoredRecord]:
         return [r for r in self.records if r.kind == kind]
@@ -63,12 +68,13 @@ class CheckOutcome:
 
 class CheckContext:
     def __init__(self, config: LoadedConfig, log: EvidenceLog, as_of: datetime, period: Period,
-                 config_record: StoredRecord) -> None:
+                 config_record: StoredRecord, tenant_records: dict[str, StoredRecord]) -> None:
         self.config = config
         self.log = log
         self.as_of = as_of
         self.period = period
         self.config_record = config_record
+        self.tenant_records = tenant_records
         self._snapshots: dict[tuple[str, timedelta], Snapshot | EvidenceGap] = {}
         self.max_age = timedelta(hours=24)  # set to the current control's maximum evidence age by judge()
 
@@ -86,6 +92,7 @@ class CheckContext:
         return self._snapshots[key]
 
     def _snapshot(self, source_id: str, max_age: timedelta) -> Snapshot | EvidenceGap:
+        # Outcomes come from the signed `attest.run` records, never from mutable bookkeeping.
         outcomes = [o for o in self.log.source_outcomes(source_id) if o.finished_at <= self.as_of]
         if not outcomes:
             return EvidenceGap({
@@ -112,8 +119,11 @@ class CheckContext:
                       f"{fmt_age(age)} prima dell'istante di valutazione; questo controllo ne accetta al massimo "
                       f"{fmt_age(max_age)}.",
             })
-        records = tuple(self.log.records(run_id=best.run_id, source=source_id))
-        return Snapshot(source_id, best.run_id, best.finished_at, records)
+        records = tuple(self.log.records(run_id=best.run_id, source=source_id, up_to=best.run_record.idx))
+        later = tuple(
+            rec for o in outcomes if o.status != "ok" and o.finished_at > best.finished_at
+            for rec in self.log.records(run_id=o.run_id, source=source_id, up_to=o.run_record.idx))
+        return Snapshot(source_id, best.run_id, best.finished_at, records, best.run_record, later)
 
 
 @dataclass
@@ -126,11 +136,12 @@ class Evaluation:
     results: dict[str, list[Result]]  # tenant id -> results
 
 
-def _result(control: Control, outcome: CheckOutcome, config_record: StoredRecord) -> Result:
+def _result(control: Control, outcome: CheckOutcome, config_records: Sequence[StoredRecord]) -> Result:
     e = control.entry
     cited = [r.leaf_hex for r in outcome.evidence]
-    if config_record.leaf_hex not in cited:
-        cited.append(config_record.leaf_hex)  # every verdict depends on the config it was judged with
+    for rec in config_records:  # every verdict depends on the configuration it was judged with
+        if rec.leaf_hex not in cited:
+            cited.append(rec.leaf_hex)
     title = {str(k): v for k, v in e.title.items()}
     return Result(control_id=e.id, title=title, duty=e.duty, severity=e.severity, verdict=outcome.verdict,
                   reason=outcome.reason, facts=outcome.facts, evidence=cited, max_evidence_age=e.max_evidence_age)
@@ -143,28 +154,41 @@ def judge(ctx: CheckContext, controls: Sequence[Control], tenant: TenantConfig) 
         ctx.max_age = control.entry.max_age
         try:
             outcome = control.fn(ctx, tenant, params)
+        except LogIntegrityError:
+            raise  # a tampered log stops everything; it is not one control's problem
         except Exception as exc:  # a broken check must never read as a pass
             outcome = CheckOutcome(Verdict.INSUFFICIENT_EVIDENCE, {
                 "en": f"The check could not be completed ({type(exc).__name__}); no verdict is given.",
                 "it": f"Il controllo non ha potuto essere completato ({type(exc).__name__}); nessun esito.",
             })
-        results.append(_result(control, outcome, ctx.config_record))
+        results.append(_result(control, outcome, [ctx.config_record, ctx.tenant_records[tenant.id]]))
     return results
 
 
 def evaluate(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSigner, period: Period,
              as_of: datetime | None = None, tenant_ids: Sequence[str] | None = None) -> Evaluation:
-    """Record the config used (an `attest.config` record), close with a checkpoint, then judge."""
-    as_of = as_of or period.as_of()
+    """Record the configuration used, close with a checkpoint (which first checks that the log
+    still matches its signed checkpoints), then judge.
+
+    The configuration is recorded as one provider-wide `attest.config` record (no tenant data:
+    tenants appear only as digests) plus one `attest.tenant` record per tenant, so a tenant's
+    documents cite its own configuration and nobody else's."""
+    as_of = (as_of or period.as_of()).astimezone(UTC).replace(microsecond=0)
     tenants = [config.tenant(t) for t in tenant_ids] if tenant_ids else list(config.model.tenants)
     controls = load_catalog()
-    run_id = log.begin_run("evaluate")
-    [config_record] = log.append(run_id, [NewRecord(
-        source="attest", kind="attest.config", subject="config",
-        payload={"digest": config.digest, "config": config.canonical(), "period": period.label,
-                 "as_of": as_of.strftime("%Y-%m-%dT%H:%M:%SZ")},
-        collected_at=datetime.now(UTC))])
-    checkpoint = log.finish_run(run_id, "ok", signer)
-    ctx = CheckContext(config, log, as_of, period, config_record)
+    now = datetime.now(UTC)
+    run_id = log.begin_run("evaluate", signer)
+    tenant_parts = {t.id: t.model_dump(mode="json") for t in config.model.tenants}
+    records = [NewRecord(source="attest", kind="attest.config", subject="config", payload={
+        "digest": config.digest, "provider_config": config.provider_part(),
+        "tenant_digests": sorted(digest_of(p) for p in tenant_parts.values()),
+        "period": period.label, "as_of": utc_iso(as_of)}, collected_at=now)]
+    records += [NewRecord(source="attest", kind="attest.tenant", subject=f"tenant/{t.id}", payload={
+        "digest": digest_of(tenant_parts[t.id]), "tenant": tenant_parts[t.id], "config_digest": config.digest},
+        collected_at=now) for t in tenants]
+    stored = log.append(run_id, records)
+    checkpoint = log.finish_run(run_id, "ok", signer, {"config_digest": config.digest})
+    config_record, tenant_records = stored[0], {r.subject.removeprefix("tenant/"): r for r in stored[1:]}
+    ctx = CheckContext(config, log, as_of, period, config_record, tenant_records)
     results = {t.id: judge(ctx, controls, t) for t in tenants}
     return Evaluation(run_id, checkpoint, config_record, period, as_of, results)

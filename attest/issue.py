@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -35,7 +35,8 @@ from attest.engine import Evaluation
 from attest.render.html import render_html
 from attest.render.pdf import render_pdf
 from attest.signing import DSSE_SUFFIX, PDF_PRODUCER, ProviderSigner
-from evidence.log import EvidenceLog, NewRecord, StoredRecord
+from evidence import merkle
+from evidence.log import DOCUMENT_KIND, EvidenceLog, LogIntegrityError, NewRecord
 
 PREDICATE_TYPE = "https://attest-pbx.org/attestation/v1"
 
@@ -58,21 +59,17 @@ class IssuedDocument:
     supersedes: str | None
 
 
-def build_attestation(config: LoadedConfig, log: EvidenceLog, evaluation: Evaluation, tenant: TenantConfig,
-                      document_id: str, supersedes: str | None, proofs_cache: dict[int, list[bytes]]) -> Attestation:
+def build_attestation(config: LoadedConfig, evaluation: Evaluation, tenant: TenantConfig, document_id: str,
+                      supersedes: str | None, cited: dict[str, int], proofs: dict[int, list[bytes]]) -> Attestation:
+    """The frozen snapshot. *cited* maps every leaf hash cited in the evaluation to its position,
+    *proofs* holds the inclusion proof of each position under the evaluation's checkpoint."""
     p = config.model.provider
     cp = evaluation.checkpoint
     results = evaluation.results[tenant.id]
-    cited = sorted({h for r in results for h in r.evidence})
-    index = {r.leaf_hex: r.idx for r in _records_by_leaf(log, cited, cp.tree_size)}
-    missing = [h for h in cited if h not in index]
+    leaves = sorted({h for r in results for h in r.evidence})
+    missing = [h for h in leaves if h not in cited]
     if missing:
         raise RuntimeError(f"cited record(s) not under checkpoint {cp.id}: {', '.join(h[:16] for h in missing)}")
-    need = [i for i in index.values() if i not in proofs_cache]
-    if need:
-        proofs_cache.update(log.inclusion_proofs(need, cp.tree_size))
-    proofs = [InclusionProof(leaf_index=index[h], leaf_hash=h, audit_path=[x.hex() for x in proofs_cache[index[h]]])
-              for h in cited]
     return Attestation(
         document_id=document_id,
         supersedes=supersedes,
@@ -89,15 +86,22 @@ def build_attestation(config: LoadedConfig, log: EvidenceLog, evaluation: Evalua
         checkpoint=CheckpointRef(log_id=cp.log_id, tree_size=cp.tree_size, root_hash=cp.root_hash.hex(),
                                  signed_at=cp.signed_at, signature=_b64(cp.signature),
                                  signer_fingerprint=_fingerprint(cp.signer_cert_pem)),
-        proofs=proofs,
+        proofs=[InclusionProof(leaf_index=cited[h], leaf_hash=h, audit_path=[x.hex() for x in proofs[cited[h]]])
+                for h in leaves],
         generated_at=datetime.now(UTC).replace(microsecond=0),
         tool_version=tool_version(),
     )
 
 
-def _records_by_leaf(log: EvidenceLog, leaves: Sequence[str], tree_size: int) -> list[StoredRecord]:
-    wanted = set(leaves)
-    return [r for r in log.records(up_to=tree_size) if r.leaf_hex in wanted]
+def _cited_positions(log: EvidenceLog, evaluation: Evaluation) -> tuple[dict[str, int], dict[int, list[bytes]]]:
+    """Positions and inclusion proofs of every record any result cites, computed once for all tenants."""
+    size = evaluation.checkpoint.tree_size
+    wanted = sorted({h for results in evaluation.results.values() for r in results for h in r.evidence})
+    cited = {r.leaf_hex: r.idx for r in log.records(leaves=wanted, up_to=size)}
+    leaves = log.leaf_hashes(size)
+    if merkle.root(leaves) != evaluation.checkpoint.root_hash:
+        raise LogIntegrityError(f"the log no longer matches checkpoint {evaluation.checkpoint.id}")
+    return cited, log.inclusion_proofs(sorted(cited.values()), size, leaves)
 
 
 def _b64(data: bytes) -> str:
@@ -138,7 +142,7 @@ def write_documents(att: Attestation, signer: ProviderSigner, out_dir: Path) -> 
 def issue(config: LoadedConfig, log: EvidenceLog, signer: ProviderSigner, evaluation: Evaluation,
           progress: Callable[[str], None] | None = None) -> list[IssuedDocument]:
     issued: list[IssuedDocument] = []
-    proofs_cache: dict[int, list[bytes]] = {}
+    cited, proofs = _cited_positions(log, evaluation)
     records: list[NewRecord] = []
     for tenant_id in evaluation.results:
         tenant = config.tenant(tenant_id)
@@ -147,18 +151,18 @@ def issue(config: LoadedConfig, log: EvidenceLog, signer: ProviderSigner, evalua
         supersedes = log.latest_document(tenant.id, evaluation.period.label)
         document_id = new_document_id()
         log.register_document(document_id, tenant.id, evaluation.period.label, supersedes)
-        att = build_attestation(config, log, evaluation, tenant, document_id, supersedes, proofs_cache)
+        att = build_attestation(config, evaluation, tenant, document_id, supersedes, cited, proofs)
         out_dir = config.output_dir / tenant.id / evaluation.period.label
         pdf, html, js = write_documents(att, signer, out_dir)
         issued.append(IssuedDocument(tenant.id, document_id, att.overall, pdf, html, js, supersedes))
-        records.append(NewRecord(source="attest", kind="attest.document", subject=f"document/{document_id}", payload={
+        records.append(NewRecord(source="attest", kind=DOCUMENT_KIND, subject=f"document/{document_id}", payload={
             "document_id": document_id, "tenant": tenant.id, "period": evaluation.period.label,
             "supersedes": supersedes, "overall": att.overall.value,
             "checkpoint": {"tree_size": att.checkpoint.tree_size, "root_hash": att.checkpoint.root_hash},
             "files": {p.suffix.lstrip("."): sha256_hex(p.read_bytes()) for p in (pdf, html, js)},
         }, collected_at=datetime.now(UTC)))
     if records:
-        run_id = log.begin_run("render")
+        run_id = log.begin_run("render", signer)
         log.append(run_id, records)
         log.finish_run(run_id, "ok", signer)
     return issued

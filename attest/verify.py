@@ -1,9 +1,15 @@
 """Verification of what Attest signs: PAdES-certified PDFs and DSSE envelopes next to HTML/JSON.
 
-A report is *valid* when the bytes are exactly what the signer signed (allowing only annotations
-added later to a PDF, as its certification permits) and *trusted* when the signer's certificate
-chains to one of the given anchors. ``ok`` needs both. Input that cannot be judged at all (not a
-PDF, no signature, no envelope, garbage) raises ``UnusableInput``; the CLI exits 2 on it.
+A report is *valid* when the bytes are exactly what the signer signed and *trusted* when the
+signer's certificate chains to one of the given anchors. ``ok`` needs both. Input that cannot be
+judged at all (not a PDF, no signature, no envelope, garbage) raises ``UnusableInput``; the CLI
+exits 2 on it.
+
+After a PDF's certification signature only incremental updates may follow, each adding markup
+annotations (a recipient's stamp) or LTV data (document timestamps, DSS). Stricter than DocMDP
+P=3: no form filling or further signatures, no change to the document information or XMP beyond
+the dates and producer a saving tool rewrites, no byte outside an update, no object an update's
+cross-reference section does not list.
 
 No network: revocation data is not fetched (``allow_fetching=False``), so a revoked certificate
 is caught only through data embedded in the file. Without a timestamp, the certificate is
@@ -18,9 +24,10 @@ import binascii
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -29,10 +36,27 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.metadata import model as xmp_model
+from pyhanko.pdf_utils.metadata.xmp_xml import XmpXmlProcessingError, parse_xmp
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader, RawPdfPath
-from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, ModificationLevel, StandardDiffPolicy
+from pyhanko.sign.diff_analysis import (
+    CatalogModificationRule,
+    DocInfoRule,
+    DSSCompareRule,
+    FormUpdate,
+    FormUpdatingRule,
+    GenericFieldModificationRule,
+    MetadataUpdateRule,
+    ModificationLevel,
+    ObjectStreamRule,
+    SigFieldCreationRule,
+    SigFieldModificationRule,
+    StandardDiffPolicy,
+    XrefStreamRule,
+)
 from pyhanko.sign.diff_analysis.policy_api import DiffResult, SuspiciousModification
+from pyhanko.sign.diff_analysis.rules.form_field_rules import is_annot_visible
 from pyhanko.sign.diff_analysis.rules_api import QualifiedWhitelistRule, ReferenceUpdate, RelativeContext
 from pyhanko.sign.fields import FieldMDPSpec, MDPPerm
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
@@ -103,9 +127,103 @@ def _to_asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
-def _validation_context(anchors: Sequence[x509.Certificate]) -> ValidationContext:
+def _validation_context(anchors: Sequence[x509.Certificate], moment: datetime | None = None) -> ValidationContext:
     # Always a list, even if empty: trust_roots=None would mean "the OS trust store".
-    return ValidationContext(trust_roots=[_to_asn1(c) for c in anchors], allow_fetching=False)
+    return ValidationContext(trust_roots=[_to_asn1(c) for c in anchors], allow_fetching=False, moment=moment)
+
+
+def validate_signer_chain(
+    chain: Sequence[x509.Certificate],
+    trust_anchors: Sequence[x509.Certificate],
+    *,
+    at: datetime | None = None,
+) -> str | None:
+    """None if the signer certificate ``chain[0]`` (the rest: intermediates, in any order) has a
+    valid path to one of *trust_anchors* at time *at* (default: now; a naive time is taken as
+    UTC) and may sign (key usage digitalSignature or nonRepudiation). Otherwise a short reason
+    in plain English naming the signer certificate. Nothing is fetched, so revocation is checked
+    only against data the caller has (none here)."""
+    if not chain:
+        return "no signer certificate was given"
+    leaf = chain[0]
+    who = f"signer certificate '{leaf.subject.rfc4514_string()}'"
+    if at is None:
+        at = datetime.now(UTC)
+    elif at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    validator = CertificateValidator(
+        _to_asn1(leaf),
+        intermediate_certs=[_to_asn1(c) for c in chain[1:]],
+        validation_context=_validation_context(trust_anchors, moment=at),
+    )
+    try:
+        path = asyncio.run(validator.async_validate_path())
+    except cv_errors.PathBuildingError:
+        return f"{who} {_missing_link(chain, trust_anchors)}"
+    except cv_errors.InvalidCertificateError as e:  # a self-signed leaf no anchor matches
+        if leaf.issuer == leaf.subject:
+            return f"{who} {_missing_link(chain, trust_anchors)}"
+        return f"{who} is not acceptable: {_short(e.failure_msg)}"
+    except cv_errors.ExpiredError as e:
+        which = _which(e, chain, trust_anchors, e.expired_dt, "not_valid_after_utc")
+        return f"{who} {which}expired on {_when(e.expired_dt)}"
+    except cv_errors.NotYetValidError as e:
+        which = _which(e, chain, trust_anchors, e.valid_from, "not_valid_before_utc")
+        return f"{who} {which}is not valid until {_when(e.valid_from)}"
+    except cv_errors.RevokedError as e:
+        return f"{who} {'is' if e.is_ee_cert else 'chains through a certificate that is'} revoked"
+    except cv_errors.PathValidationError as e:
+        return f"{who} does not validate against the trust anchors: {_short(e.failure_msg)}"
+    try:
+        _SIGNER_KEY_USAGE.validate(path.leaf)
+    except cv_errors.InvalidCertificateError:
+        return f"{who} may not sign: its key usage has neither digital signature nor non-repudiation"
+    return None
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _which(
+    error: cv_errors.PathValidationError,
+    chain: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    moment: datetime,
+    attribute: str,
+) -> str:
+    """"" if the problem is the signer certificate's own, else which issuer it is (as a clause)."""
+    if error.is_ee_cert:
+        return ""
+    for cert in [*chain[1:], *anchors]:
+        if getattr(cert, attribute) == moment.astimezone(UTC):
+            return f"chains through '{cert.subject.rfc4514_string()}', which "
+    return "chains through a certificate that "
+
+
+def _missing_link(chain: Sequence[x509.Certificate], anchors: Sequence[x509.Certificate]) -> str:
+    """Why no path to an anchor was found, as seen from the certificates given: follow the
+    issuer names up through the chain and say where they stop."""
+    leaf = chain[0]
+    if leaf.issuer == leaf.subject:
+        return "is self-signed and is not a trust anchor"
+    walked, pool = [leaf], list(chain[1:])
+    while walked[-1].issuer != walked[-1].subject:
+        issuer = next((c for c in pool if c.subject == walked[-1].issuer), None)
+        if issuer is None:
+            break
+        pool.remove(issuer)
+        walked.append(issuer)
+    top = walked[-1]
+    rooted = top.issuer == top.subject  # the chain ends in a root that is not an anchor
+    said = "is issued by " + ", which is issued by ".join(
+        f"'{c.issuer.rfc4514_string()}'" for c in (walked[:-1] if rooted else walked)
+    )
+    if rooted:
+        return f"{said}, which no trust anchor issued"
+    if any(a.subject == top.issuer for a in anchors):
+        return f"{said} (a trust anchor's name), but not with that trust anchor's key"
+    return f"{said}, which no trust anchor issued (or whose certificate is missing from the chain)"
 
 
 def _common_name(cert: asn1_x509.Certificate) -> str | None:
@@ -196,6 +314,11 @@ class _AddedMarkupAnnotationRule(QualifiedWhitelistRule):
     this a stamp would void the certification. We stay stricter than DocMDP P=3: annotations
     present at signing may not be changed or removed, and new ones must be fresh objects of a
     markup subtype without actions.
+
+    The invisible widget of a new document timestamp may be added to a page too (at level
+    LTA_UPDATES if that is all). pyHanko's SigFieldCreationRule would approve that widget, but
+    it refuses every other new annotation on the page while a new signature field exists, so a
+    stamp after a timestamp (or the reverse) would fail; its widget approval is turned off.
     """
 
     def apply_qualified(
@@ -225,16 +348,21 @@ class _AddedMarkupAnnotationRule(QualifiedWhitelistRule):
         if any(old_page.raw_get(k) != new_page.raw_get(k) for k in old_page if k != "/Annots"):
             return
         approved: list[generic.Reference] = []
+        level = ModificationLevel.LTA_UPDATES
         for ref in added:
             annot = new.get_object(ref)
             fresh = old.is_ref_unassignable(ref)  # a new object, not a reused/overwritten one
-            if not (fresh and isinstance(annot, generic.DictionaryObject) and _is_plain_markup(annot)):
+            if not (fresh and isinstance(annot, generic.DictionaryObject)):
                 return
+            if _is_doc_timestamp_widget(new, annot):
+                continue  # the field and its signature are the form rule's to approve
+            if not _is_plain_markup(annot):
+                return
+            level = ModificationLevel.ANNOTATIONS
             approved.append(ref)
             # Only objects introduced after signing; older ones they point to stay unexplained
             # if they were overwritten, so content cannot be smuggled in through an annotation.
             approved.extend(new.collect_dependencies(annot, since_revision=old.revision + 1))
-        level = ModificationLevel.ANNOTATIONS
         yield level, ReferenceUpdate(page_ref)  # blanket: pages are referenced from many places
         if new_array_ref is not None and (
             new_array_ref == old_array_ref or old.is_ref_unassignable(new_array_ref)
@@ -248,6 +376,20 @@ class _AddedMarkupAnnotationRule(QualifiedWhitelistRule):
 
 def _is_plain_markup(annot: generic.DictionaryObject) -> bool:
     return annot.get("/Subtype") in _STAMP_SUBTYPES and "/A" not in annot and "/AA" not in annot
+
+
+def _is_doc_timestamp(obj: generic.PdfObject) -> bool:
+    return isinstance(obj, generic.DictionaryObject) and obj.get("/Type") == "/DocTimeStamp"
+
+
+def _is_doc_timestamp_widget(resolver: HistoricalResolver, annot: generic.DictionaryObject) -> bool:
+    """An invisible widget merged with a signature field holding a document timestamp."""
+    if annot.get("/Subtype") != "/Widget" or annot.get("/FT") != "/Sig" or "/Kids" in annot:
+        return False
+    if is_annot_visible(annot) or "/V" not in annot:
+        return False
+    value = annot.raw_get("/V")
+    return isinstance(value, generic.IndirectObject) and _is_doc_timestamp(resolver.get_object(value.reference))
 
 
 class _AttestDiffPolicy(StandardDiffPolicy):
@@ -266,30 +408,210 @@ class _AttestDiffPolicy(StandardDiffPolicy):
         return super().apply(old, new, field_mdp_spec=field_mdp_spec, doc_mdp=doc_mdp)
 
 
-_DIFF_POLICY = _AttestDiffPolicy(
-    global_rules=[*DEFAULT_DIFF_POLICY.global_rules, _AddedMarkupAnnotationRule()],
-    form_rule=DEFAULT_DIFF_POLICY.form_rule,
+class _ForbiddenChange(SuspiciousModification):
+    """A change after signing that our rules name in plain English; its message is the reason."""
+
+
+# What a tool rewrites by itself when it saves an annotation or a timestamp; any other change to
+# the document information or the XMP metadata after signing (a new /Title such as "All controls
+# PASSED", a different author or subject) makes the PDF invalid.
+_INFO_BOOKKEEPING = frozenset({"/ModDate", "/Producer"})
+_XMP_BOOKKEEPING = frozenset(
+    {
+        xmp_model.ExpandedName(ns=xmp_model.NS["rdf"], local_name="about"),
+        xmp_model.ExpandedName(ns=xmp_model.NS["xmp"], local_name="ModifyDate"),
+        xmp_model.ExpandedName(ns=xmp_model.NS["xmp"], local_name="MetadataDate"),
+        xmp_model.ExpandedName(ns=xmp_model.NS["pdf"], local_name="Producer"),
+        xmp_model.ExpandedName(ns="http://ns.adobe.com/xap/1.0/mm/", local_name="InstanceID"),
+        xmp_model.ExpandedName(ns="http://ns.adobe.com/xap/1.0/mm/", local_name="History"),
+    }
 )
+_XMP_PREFIXES = {uri: prefix for prefix, uri in xmp_model.NS.items()} | {"http://ns.adobe.com/xap/1.0/mm/": "xmpMM"}
+
+
+def _resolve(resolver: HistoricalResolver, value: generic.PdfObject | None) -> generic.PdfObject | None:
+    if isinstance(value, generic.IndirectObject):
+        return resolver.get_object(value.reference)
+    return value
+
+
+def _info_dict(resolver: HistoricalResolver) -> generic.DictionaryObject:
+    try:
+        info = _resolve(resolver, resolver.trailer_view.raw_get("/Info"))
+    except KeyError:
+        return generic.DictionaryObject()
+    return info if isinstance(info, generic.DictionaryObject) else generic.DictionaryObject()
+
+
+def _info_changes(old: HistoricalResolver, new: HistoricalResolver) -> list[str]:
+    """Keys of the document information dictionary whose value differs (or that were added or
+    removed), other than the save bookkeeping."""
+    old_info, new_info = _info_dict(old), _info_dict(new)
+    changed = []
+    for key in sorted(set(old_info.keys()) | set(new_info.keys())):
+        if key in _INFO_BOOKKEEPING:
+            continue
+        before = _resolve(old, old_info.raw_get(key)) if key in old_info else None
+        after = _resolve(new, new_info.raw_get(key)) if key in new_info else None
+        if before != after:
+            changed.append(str(key).lstrip("/"))
+    return changed
+
+
+def _xmp_bytes(resolver: HistoricalResolver) -> bytes | None:
+    try:
+        stream = _resolve(resolver, resolver.root.raw_get("/Metadata"))
+    except KeyError:
+        return None
+    if not isinstance(stream, generic.StreamObject):
+        raise _ForbiddenChange("the XMP metadata is not a stream")
+    data: bytes = stream.data
+    return data
+
+
+def _xmp_properties(data: bytes | None) -> dict[xmp_model.ExpandedName, list[xmp_model.XmpValue]]:
+    if data is None:
+        return {}
+    props: dict[xmp_model.ExpandedName, list[xmp_model.XmpValue]] = {}
+    for description in parse_xmp(BytesIO(data)):
+        for name, value in description:
+            props.setdefault(name, []).append(value)
+    return props
+
+
+def _xmp_changes(old: HistoricalResolver, new: HistoricalResolver) -> list[str]:
+    """XMP properties (as prefix:name) whose value differs, other than the save bookkeeping."""
+    try:
+        before, after = _xmp_bytes(old), _xmp_bytes(new)
+        if before == after:
+            return []
+        old_props, new_props = _xmp_properties(before), _xmp_properties(after)
+    except (PdfError, XmpXmlProcessingError, ValueError, KeyError, TypeError):
+        raise _ForbiddenChange("the XMP metadata was changed after signing and cannot be read") from None
+    changed = [
+        name for name in set(old_props) | set(new_props)
+        if name not in _XMP_BOOKKEEPING and old_props.get(name) != new_props.get(name)
+    ]
+    return sorted(f"{_XMP_PREFIXES.get(n.ns, n.ns)}:{n.local_name}" for n in changed)
+
+
+class _InfoBookkeepingRule(DocInfoRule):
+    """pyHanko's DocInfoRule approves any change to the document information dictionary (at
+    level LTA_UPDATES, which hides under ANNOTATIONS too); we approve only the save bookkeeping."""
+
+    def apply(self, old: HistoricalResolver, new: HistoricalResolver) -> Iterable[ReferenceUpdate]:
+        changed = _info_changes(old, new)
+        if changed:
+            raise _ForbiddenChange(f"the document information ({', '.join(changed)}) was changed after signing")
+        yield from super().apply(old, new)
+
+
+class _XmpBookkeepingRule(MetadataUpdateRule):
+    """pyHanko's MetadataUpdateRule approves any well-formed XMP; the XMP holds the title and
+    description a viewer shows (dc:title, dc:description), so we approve only the bookkeeping."""
+
+    def apply(self, old: HistoricalResolver, new: HistoricalResolver) -> Iterable[ReferenceUpdate]:
+        changed = _xmp_changes(old, new)
+        if changed:
+            raise _ForbiddenChange(f"the XMP metadata ({', '.join(changed)}) was changed after signing")
+        yield from super().apply(old, new)
+
+
+class _NoFormFillingRule(FormUpdatingRule):
+    """pyHanko's form rules, minus everything they approve at level FORM_FILLING (filling fields,
+    approval signatures, visible signature fields): DocMDP P=3 would allow those, the issue does
+    not. What is left is approved at LTA_UPDATES: document timestamps in invisible signature
+    fields (and empty invisible signature fields, which ``_review_updates`` then refuses)."""
+
+    def apply(
+        self, old: HistoricalResolver, new: HistoricalResolver
+    ) -> Iterable[tuple[ModificationLevel, FormUpdate]]:
+        for level, update in super().apply(old, new):
+            if level <= ModificationLevel.LTA_UPDATES:
+                yield level, update
+
+
+_LTA = ModificationLevel.LTA_UPDATES
+# pyHanko's DEFAULT_DIFF_POLICY with the Info/XMP rules narrowed, form filling dropped, orphaned
+# new objects not waved through, and our markup annotation rule added.
+_DIFF_POLICY = _AttestDiffPolicy(
+    global_rules=[
+        CatalogModificationRule(),
+        _InfoBookkeepingRule().as_qualified(_LTA),
+        XrefStreamRule().as_qualified(_LTA),
+        ObjectStreamRule().as_qualified(_LTA),
+        DSSCompareRule().as_qualified(_LTA),
+        _XmpBookkeepingRule().as_qualified(_LTA),
+        _AddedMarkupAnnotationRule(),
+    ],
+    form_rule=_NoFormFillingRule(
+        field_rules=[
+            SigFieldCreationRule(approve_widget_bindings=False),  # see _AddedMarkupAnnotationRule
+            SigFieldModificationRule(),
+            GenericFieldModificationRule(),
+        ]
+    ),
+    ignore_orphaned_objects=False,
+)
+# Levels a certified Attest PDF may show: nothing changed, markup annotations added, or
+# LTA_UPDATES, which ``_review_updates`` accepts only for document timestamps and DSS data.
+_ACCEPTED_LEVELS = frozenset({ModificationLevel.NONE, ModificationLevel.LTA_UPDATES, ModificationLevel.ANNOTATIONS})
 # pyHanko asks for nonRepudiation by default; accept digitalSignature too (either suffices),
 # since some CAs issue document-signing certificates with only one of them.
-_PDF_KEY_USAGE = KeyUsageConstraints(
+_SIGNER_KEY_USAGE = KeyUsageConstraints(
     key_usage={"non_repudiation", "digital_signature"}, match_all_key_usages=False
 )
 
 
-def _read_pdf(path: Path) -> PdfFileReader:
+@dataclass(frozen=True)
+class _PdfFile:
+    reader: PdfFileReader
+    data: bytes  # the bytes the reader reads: the file, or the part of it up to a %%EOF
+    dropped: int  # bytes after that part, which no reader could make sense of
+
+
+def _open_pdf(data: bytes) -> PdfFileReader:
+    reader = PdfFileReader(BytesIO(data))
+    reader.root  # noqa: B018 - force the catalog to be read so a broken file fails here
+    return reader
+
+
+def _read_pdf(path: Path) -> _PdfFile:
     try:
         data = path.read_bytes()
     except OSError as e:
         raise UnusableInput(f"cannot read {path}: {e.strerror}") from None
     if b"%PDF-" not in data[:1024]:
         raise UnusableInput(f"{path} is not a PDF")
+    # Any exception from the parser means "unreadable": on malformed cross-reference streams
+    # pyHanko 0.38 fails with an AssertionError, among others.
     try:
-        reader = PdfFileReader(BytesIO(data))
-        reader.root  # noqa: B018 - force the catalog to be read so a broken file fails here
-    except (PdfError, ValueError, KeyError, TypeError) as e:
-        raise UnusableInput(f"{path} is not a readable PDF: {e}") from None
-    return reader
+        return _PdfFile(_open_pdf(data), data, 0)
+    except Exception as e:
+        error = e
+    # pyHanko looks for the last %%EOF in the final 1024 bytes only. A signed PDF with a longer
+    # tail appended is not unusable but invalid, and the report should say so: read it up to an
+    # earlier %%EOF (the last few only) and count the rest as appended.
+    end = len(data)
+    for _ in range(8):
+        eof = data.rfind(b"%%EOF", 0, end)
+        if eof < 0:
+            break
+        cut = _after_eol(data, eof + 5)
+        try:
+            return _PdfFile(_open_pdf(data[:cut]), data[:cut], len(data) - cut)
+        except Exception:
+            end = eof
+    raise UnusableInput(f"{path} is not a readable PDF: {error}") from None
+
+
+def _after_eol(data: bytes, pos: int) -> int:
+    """*pos* moved past one end-of-line marker (CR, LF or CRLF), if one starts there."""
+    if data[pos : pos + 2] == b"\r\n":
+        return pos + 2
+    if data[pos : pos + 1] in (b"\r", b"\n"):
+        return pos + 1
+    return pos
 
 
 def _certifying_signature(
@@ -311,7 +633,8 @@ def _certifying_signature(
 
 def verify_pdf(path: Path, trust_anchors: Sequence[x509.Certificate]) -> VerifyReport:
     path = Path(path)
-    reader = _read_pdf(path)
+    pdf = _read_pdf(path)
+    reader = pdf.reader
     try:
         sigs = list(reader.embedded_signatures)
     except (PdfError, ValueError, KeyError, TypeError) as e:
@@ -331,8 +654,19 @@ def verify_pdf(path: Path, trust_anchors: Sequence[x509.Certificate]) -> VerifyR
     for other in sigs:
         if other is not main:
             _judge_other_signature(other, trust_anchors, report)
+    if status is not None:
+        problems = _appended_bytes_problems(pdf, main)
+        if problems:
+            report.valid = False
+            report.reasons.extend(problems)
     if status is not None and status.intact and status.valid:
         _check_attachment(reader, main.signed_revision, path, report)
+        if (
+            status.coverage == SignatureCoverageLevel.ENTIRE_REVISION
+            and status.docmdp_ok
+            and status.modification_level in _ACCEPTED_LEVELS
+        ):
+            _review_updates(reader, main.signed_revision, report)
         if status.modification_level == ModificationLevel.ANNOTATIONS:
             try:
                 report.details["annotations_added"] = _added_annotations(reader, main.signed_revision)
@@ -348,7 +682,7 @@ def _judge_main_signature(
     report.details["signature_field"] = name
     try:
         status = validate_pdf_signature(
-            sig, _validation_context(anchors), diff_policy=_DIFF_POLICY, key_usage_settings=_PDF_KEY_USAGE
+            sig, _validation_context(anchors), diff_policy=_DIFF_POLICY, key_usage_settings=_SIGNER_KEY_USAGE
         )
     except (SignatureValidationError, PdfError, ValueError) as e:
         report.valid = False
@@ -386,14 +720,18 @@ def _signature_problems(name: str, status: PdfSignatureStatus) -> list[str]:
     problems = []
     if status.coverage is None or status.coverage < SignatureCoverageLevel.ENTIRE_REVISION:
         problems.append(f"signature '{name}' covers an unusual byte range, not a whole revision")
-    elif not status.docmdp_ok:
+    elif isinstance(status.diff_result, _ForbiddenChange):
+        problems.append(str(status.diff_result))  # already says what changed, in plain English
+    elif not status.docmdp_ok or status.modification_level not in _ACCEPTED_LEVELS:
+        # The second case: DocMDP P=3 would allow FORM_FILLING (filled fields, approval
+        # signatures); the issue does not. Our policy no longer approves such changes at all.
         diff = status.diff_result
         # pyHanko's first line names the offending objects; the rest lists paths to them.
         first_line = (str(diff).splitlines() or [""])[0]
         why = f": {_short(first_line)}" if isinstance(diff, SuspiciousModification) and first_line else ""
         level = status.modification_level.name.lower() if status.modification_level is not None else "unknown"
         problems.append(
-            f"the document was changed after signature '{name}' beyond what its certification allows "
+            f"the document was changed after signature '{name}' beyond what is permitted "
             f"(only annotations may be added; found modification level '{level}'){why}"
         )
     if not status.seed_value_ok:
@@ -414,8 +752,9 @@ def _trust_problem(signer: str | None, status: PdfSignatureStatus) -> str:
 def _judge_other_signature(
     sig: EmbeddedPdfSignature, anchors: Sequence[x509.Certificate], report: VerifyReport
 ) -> None:
-    """A later approval signature or document timestamp must itself be intact and valid; it need
-    not be trusted (a recipient may countersign with their own key)."""
+    """A later document timestamp (or any other signature) must itself be intact and valid; it
+    need not be trusted. An approval signature after the certification never makes the file
+    valid anyway: the diff policy refuses it (form filling is not permitted)."""
     name = sig.field_name
     try:
         if sig.sig_object_type == "/DocTimeStamp":
@@ -432,6 +771,199 @@ def _judge_other_signature(
         report.reasons.append(
             f"signature '{name}' is invalid: the bytes it covers changed, or its value is wrong"
         )
+
+
+# --- what follows the signed revision --------------------------------------------------------
+
+# "N G obj" where a PDF parser would see an object header.
+_OBJ_HEADER = re.compile(rb"(?<![0-9])([0-9]{1,10})[\0\t\n\f\r ]+([0-9]{1,5})[\0\t\n\f\r ]+obj(?![A-Za-z0-9_])")
+
+
+def _appended_bytes_problems(pdf: _PdfFile, sig: EmbeddedPdfSignature) -> list[str]:
+    """Every byte after the signed range must belong to an incremental update, updates must
+    follow one another, and an update may hold no object its cross-reference section does not
+    list. pyHanko reads past trailing bytes (it looks for the last %%EOF near the end) and
+    rates them ENTIRE_REVISION/NONE, so without this check anything may be appended; and a
+    viewer that rebuilds a damaged cross-reference table would show an unlisted object."""
+    data, xrefs = pdf.data, pdf.reader.xrefs
+    byte_range = list(sig.byte_range)
+    if len(byte_range) != 4 or byte_range[0] != 0:
+        return []  # pyHanko rates the coverage UNCLEAR, which is already a reason
+    pos = byte_range[2] + byte_range[3]
+    if data[pos - 5 : pos] == b"%%EOF":
+        pos = _after_eol(data, pos)  # an end-of-line left out of the signature carries nothing
+    total = xrefs.total_revisions
+    problems: list[str] = []
+    for rev in range(sig.signed_revision + 1, total):
+        meta = xrefs.get_xref_container_info(rev)
+        which = f"the update after signing (revision {rev + 1} of {total})"
+        eof = data.find(b"%%EOF", meta.end_location)
+        if not pos <= meta.start_location < meta.end_location <= eof:
+            return [*problems, f"{which} is not laid out as an incremental update after the signed content"]
+        for match in _OBJ_HEADER.finditer(data, pos, meta.end_location):
+            ref = generic.Reference(int(match[1]), int(match[2]))
+            listed = xrefs.get_historical_ref(ref, rev) == match.start() or (
+                ref == meta.stream_ref and match.start() == meta.start_location
+            )
+            if not listed:
+                problems.append(
+                    f"{which} contains object {ref.idnum} {ref.generation} that its cross-reference "
+                    "section does not list (hidden content)"
+                )
+        pos = _after_eol(data, eof + 5)
+    appended = len(data) - pos + pdf.dropped
+    if appended:
+        after = "the signed content" if total == sig.signed_revision + 1 else "the last incremental update"
+        were = "bytes were" if appended != 1 else "byte was"
+        problems.append(f"{appended} {were} appended after {after}, outside any revision")
+    return problems
+
+
+@dataclass
+class _Update:
+    """What one incremental update after the signed revision adds."""
+
+    revision: int  # 1-based, as in "revision 3 of 3"
+    annotations: int = 0  # new markup annotations
+    timestamps: list[str] = field(default_factory=list)  # fields of new document timestamps
+    dss: bool = False  # writes DSS (LTV validation data) objects
+    unexplained: list[str] = field(default_factory=list)  # other objects it writes
+
+    def summary(self) -> dict[str, Any]:
+        kinds = (["annotations"] if self.annotations else []) + (
+            ["ltv"] if self.timestamps or self.dss else []
+        )
+        return {
+            "revision": self.revision,
+            "kind": "+".join(kinds) or "nothing permitted",
+            "annotations": self.annotations,
+            "document_timestamps": self.timestamps,
+            "dss": self.dss,
+        }
+
+
+def _review_updates(reader: PdfFileReader, signed_revision: int, report: VerifyReport) -> None:
+    """Each incremental update after signing must add markup annotations (a recipient's stamp)
+    or be LTV data only: document timestamps and DSS dictionaries, VRI and the certificates,
+    CRLs and OCSP responses in them. Besides those, an update may rewrite only the file
+    structure (cross-reference and object streams), the catalog, and the Info/XMP bookkeeping
+    the diff policy has already vetted. pyHanko's modification level cannot tell us this: it is
+    the maximum over all updates, and LTA_UPDATES also covers empty signature fields, orphaned
+    objects and updates that add nothing."""
+    total = reader.xrefs.total_revisions
+    summaries = []
+    for rev in range(signed_revision + 1, total):
+        which = f"the update after signing (revision {rev + 1} of {total})"
+        try:
+            update = _classify_update(reader, rev)
+        except (SuspiciousModification, PdfError, KeyError, TypeError, ValueError) as e:
+            report.valid = False
+            report.reasons.append(f"{which} cannot be analysed: {_short(e)}")
+            continue
+        summaries.append(update.summary())
+        if update.unexplained:
+            report.valid = False
+            report.reasons.append(
+                f"{which} changes objects that are neither annotations nor document timestamps or DSS "
+                f"data: {_short(', '.join(update.unexplained))}"
+            )
+        elif not (update.annotations or update.timestamps or update.dss):
+            report.valid = False
+            report.reasons.append(f"{which} adds no annotation, document timestamp or DSS data")
+    report.details["updates_after_signing"] = summaries
+    ltv = [s["revision"] for s in summaries if s["kind"] == "ltv"]
+    if ltv:
+        report.details["ltv_updates"] = (
+            f"revision(s) {', '.join(map(str, ltv))} add only document timestamps and DSS data "
+            "(DSS dictionary, VRI, certificates and revocation data)"
+        )
+
+
+def _classify_update(reader: PdfFileReader, rev: int) -> _Update:
+    old, new = reader.get_historical_resolver(rev - 1), reader.get_historical_resolver(rev)
+    xrefs = reader.xrefs
+    written = set(xrefs.explicit_refs_in_revision(rev))
+    update = _Update(rev + 1)
+    root = new.root
+    # file structure and the bookkeeping the diff policy vetted
+    explained: set[generic.Reference] = set(xrefs.object_streams_used_in(rev)) | {new.root_ref}
+    stream_ref = xrefs.get_xref_container_info(rev).stream_ref
+    if stream_ref is not None:
+        explained.add(stream_ref)
+    for owner, key in ((new.trailer_view, "/Info"), (root, "/Metadata")):
+        raw = owner.raw_get(key) if key in owner else None
+        if isinstance(raw, generic.IndirectObject):
+            explained.add(raw.reference)
+    # document timestamps: their signature dictionaries and the (merged field/widget) fields
+    for ref in written:
+        obj = new.get_object(ref)
+        if not isinstance(obj, generic.DictionaryObject):
+            continue
+        if obj.get("/Type") == "/DocTimeStamp":
+            explained.add(ref)
+        elif obj.get("/FT") == "/Sig" and "/V" in obj:
+            value = obj.raw_get("/V")
+            if isinstance(value, generic.IndirectObject) and _is_doc_timestamp(new.get_object(value.reference)):
+                explained.add(ref)
+                update.timestamps.append(str(obj.get("/T", "")))
+    if update.timestamps and "/AcroForm" in root:
+        acroform = root.raw_get("/AcroForm")
+        if isinstance(acroform, generic.IndirectObject):
+            explained.add(acroform.reference)
+        form = _resolve(new, acroform)
+        if isinstance(form, generic.DictionaryObject) and "/Fields" in form:
+            fields = form.raw_get("/Fields")
+            if isinstance(fields, generic.IndirectObject):
+                explained.add(fields.reference)
+    # DSS: the dictionary, VRI and the streams and arrays they hold
+    if "/DSS" in root:
+        dss_refs = new.collect_dependencies(root.raw_get("/DSS"))
+        update.dss = bool(written & dss_refs)
+        explained |= dss_refs
+    # markup annotations (with the new objects they use), and the pages they, or a timestamp's
+    # widget, were added to
+    old_pages = set(_leaf_pages(old.root["/Pages"]))
+    for page_ref in _leaf_pages(root["/Pages"]):
+        now, array_ref = _annot_refs(_as_dict(new.get_object(page_ref)))
+        then = _annot_refs(_as_dict(old.get_object(page_ref)))[0] if page_ref in old_pages else []
+        added = [r for r in now if r not in then]
+        markup = [r for r in added if _is_plain_markup(_as_dict(new.get_object(r)))]
+        if added and (len(markup) == len(added) or explained.issuperset(set(added) - set(markup))):
+            explained.add(page_ref)
+            if array_ref is not None:
+                explained.add(array_ref)
+        for ref in markup:
+            explained.add(ref)
+            explained |= new.collect_dependencies(new.get_object(ref), since_revision=rev)
+        update.annotations += len(markup)
+    update.unexplained = [
+        _describe(new, ref) for ref in sorted(written - explained, key=lambda r: (r.idnum, r.generation))
+        if not _unchanged(old, new, ref)
+    ]
+    return update
+
+
+def _unchanged(old: HistoricalResolver, new: HistoricalResolver, ref: generic.Reference) -> bool:
+    """True if *ref* was rewritten identically (some writers do; pyHanko ignores that too)."""
+    if old.reader.xrefs.get_historical_ref(ref, old.revision) is None:
+        return False  # a new object
+    before, after = old.get_object(ref), new.get_object(ref)
+    if isinstance(before, generic.StreamObject) or isinstance(after, generic.StreamObject):
+        return (
+            isinstance(before, generic.StreamObject)
+            and isinstance(after, generic.StreamObject)
+            and before == after
+            and before.encoded_data == after.encoded_data
+        )
+    return bool(before == after)
+
+
+def _describe(resolver: HistoricalResolver, ref: generic.Reference) -> str:
+    obj = resolver.get_object(ref)
+    kind = ""
+    if isinstance(obj, generic.DictionaryObject):
+        kind = " ".join(str(obj[k]) for k in ("/Type", "/FT", "/Subtype") if isinstance(obj.get(k), generic.NameObject))
+    return f"object {ref.idnum}" + (f" ({kind})" if kind else "")
 
 
 # --- the attached attestation.json -----------------------------------------------------------
@@ -511,8 +1043,10 @@ def _added_annotations(reader: PdfFileReader, signed_revision: int) -> list[dict
         now_refs, _ = _annot_refs(_as_dict(page_ref.get_object()))
         then_refs, _ = _annot_refs(_as_dict(signed.get_object(page_ref)))
         for ref in now_refs:
-            if ref not in then_refs:
-                annot = _as_dict(ref.get_object())
+            if ref in then_refs:
+                continue
+            annot = _as_dict(ref.get_object())
+            if _is_plain_markup(annot):  # not a document timestamp's widget
                 subtype = str(annot.get("/Subtype", "")).lstrip("/")
                 out.append({"page": number, "subtype": subtype, "contents": str(annot.get("/Contents", ""))})
     return out
@@ -600,30 +1134,6 @@ def _subject_and_envelope(path: Path) -> tuple[Path, Path]:
     return path, envelope
 
 
-def _chain_problem(env: _Envelope, anchors: Sequence[x509.Certificate]) -> str | None:
-    """None if the leaf certificate chains to an anchor and may make digital signatures."""
-    leaf = env.certificates[0]
-    who = f"signer certificate '{leaf.subject.rfc4514_string()}'"
-    validator = CertificateValidator(
-        _to_asn1(leaf),
-        intermediate_certs=[_to_asn1(c) for c in env.certificates[1:]],
-        validation_context=_validation_context(anchors),
-    )
-    try:
-        asyncio.run(validator.async_validate_usage({"digital_signature"}))
-    except cv_errors.PathBuildingError:
-        return f"{who} does not chain to a trusted anchor"
-    except cv_errors.RevokedError:
-        return f"{who} is revoked"
-    except cv_errors.ExpiredError:
-        return f"{who} (or its chain) has expired"
-    except cv_errors.NotYetValidError:
-        return f"{who} (or its chain) is not yet valid"
-    except (cv_errors.PathValidationError, cv_errors.InvalidCertificateError) as e:
-        return f"{who} is not acceptable: {_short(e)}"
-    return None
-
-
 def _leaf_cn(cert: x509.Certificate) -> str | None:
     names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     return str(names[0].value) if names else None
@@ -660,7 +1170,7 @@ def verify_dsse(path: Path, trust_anchors: Sequence[x509.Certificate]) -> Verify
     if digest_problem:
         report.valid = False
         report.reasons.append(digest_problem)
-    chain_problem = _chain_problem(env, trust_anchors)
+    chain_problem = validate_signer_chain(env.certificates, trust_anchors)
     report.trusted = signature_ok and chain_problem is None
     if chain_problem and signature_ok:
         report.reasons.append(chain_problem)

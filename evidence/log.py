@@ -1,36 +1,59 @@
 """The evidence log: append-only, RFC 6962 Merkle-hashed, closed by signed checkpoints.
 
 Every collected fact becomes one record (canonical JSON bytes, one subject); its leaf hash is
-its identity. Each run ends with a checkpoint (tree size + root) signed by the provider key and
-also appended to `checkpoints.jsonl` in the evidence folder, a witness outside the database: a
-rewrite of the database alone is then still caught by `verify()`.
+its identity. Each run ends with an `attest.run` record (what the run did: each source's
+outcome and error) and a checkpoint (tree size + root) signed by the provider key, which is
+also appended to `checkpoints.jsonl` in the evidence folder, a witness outside the database.
+
+Nothing is signed blindly: before a checkpoint is signed, the records it re-signs must still
+give the previous checkpoint's root, and every record after it must belong to the run being
+closed. A record is checked against its leaf hash whenever it is read. A run that died before
+its checkpoint is closed as `aborted` by the next run: its records stay in the log, signed, but
+no check ever relies on them.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
+import socket
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from attest.canonical import canonical_json, parse_utc, utc_iso
+from attest.errors import CheckFailed
 from evidence import merkle
 from evidence.blobs import BlobStore
-from evidence.db import make_engine, migrate
-from evidence.models import Artifact, Checkpoint, Document, LogMeta, Record, Run, RunSource
-from evidence.scrub import scrub, scrub_bytes
+from evidence.db import make_engine, migrate, writer
+from evidence.models import Artifact, Checkpoint, Document, LogMeta, Record, Run
+from evidence.scrub import scrub
 
 RECORD_VERSION = 1
 CHECKPOINT_VERSION = 1
+RUN_KIND = "attest.run"
+DOCUMENT_KIND = "attest.document"
+# A run whose owner cannot be checked (another host) is presumed dead after this long.
+STALE_RUN = timedelta(hours=6)
+# RFC 8785 numbers are IEEE doubles: larger integers (byte counters) would lose digits.
+_SAFE_INT = 2**53
+
+
+class LogIntegrityError(CheckFailed):
+    """The log is not what its signed checkpoints say: nothing more is signed until it is resolved."""
+
+
+class RunInProgress(CheckFailed):
+    """Another run is writing to the log."""
 
 
 class CheckpointSigner(Protocol):
@@ -38,6 +61,9 @@ class CheckpointSigner(Protocol):
 
     @property
     def certificate(self) -> x509.Certificate: ...
+
+    @property
+    def chain(self) -> list[x509.Certificate]: ...
 
     def sign_bytes(self, data: bytes) -> bytes: ...
 
@@ -88,23 +114,30 @@ class SignedCheckpoint:
     signed_at: datetime
     body: bytes
     signature: bytes
-    signer_cert_pem: str
+    signer_cert_pem: str  # the signer certificate, then its chain
+
+    @property
+    def signer_chain(self) -> list[x509.Certificate]:
+        return x509.load_pem_x509_certificates(self.signer_cert_pem.encode())
 
     @property
     def signer_certificate(self) -> x509.Certificate:
-        return x509.load_pem_x509_certificate(self.signer_cert_pem.encode())
+        return self.signer_chain[0]
 
 
 @dataclass(frozen=True)
 class SourceOutcome:
+    """One source's outcome in one run, as the run's signed `attest.run` record states it."""
+
     run_id: int
     source_id: str
     source_type: str
-    status: str
+    status: str  # ok | failed
     error: str | None
     started_at: datetime
     finished_at: datetime
     records: int
+    run_record: StoredRecord  # the signed record this comes from: checks cite it
 
 
 @dataclass
@@ -120,10 +153,24 @@ class VerifyOutcome:
     tree_size: int
     checkpoints: int
     problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # facts worth knowing that are not tampering
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+def json_safe(value: Any) -> Any:
+    """Integers beyond ±2^53 become strings: RFC 8785 serialises numbers as IEEE doubles."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) >= _SAFE_INT:
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def record_body(run_id: int, rec: NewRecord) -> bytes:
@@ -134,7 +181,7 @@ def record_body(run_id: int, rec: NewRecord) -> bytes:
         "kind": rec.kind,
         "subject": rec.subject,
         "collected_at": utc_iso(rec.collected_at),
-        "payload": scrub(rec.payload),
+        "payload": json_safe(scrub(rec.payload)),
         "artifacts": list(rec.artifacts),
     })
 
@@ -143,9 +190,32 @@ def _now() -> str:
     return utc_iso(datetime.now(UTC))
 
 
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str | None, started_at: str) -> bool:
+    """Whether the process that started a run may still be running it."""
+    host, _, pid = (owner or "").rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return datetime.now(UTC) - parse_utc(started_at) < STALE_RUN
+
+
+def _row_leaf_ok(row: Record) -> bool:
+    return isinstance(row.body, bytes) and merkle.leaf_hash(row.body) == row.leaf_hash
+
+
 class EvidenceLog:
     def __init__(self, engine: Engine, evidence_dir: Path) -> None:
         self.engine = engine
+        self.writer = writer(engine)
         self.evidence_dir = evidence_dir
         self.blobs = BlobStore(evidence_dir / "blobs")
         self.witness_path = evidence_dir / "checkpoints.jsonl"
@@ -157,37 +227,137 @@ class EvidenceLog:
         migrate(engine)
         log = cls(engine, evidence_dir)
         log._ensure_meta()
+        log._repair_witness()
         return log
 
     def close(self) -> None:
         self.engine.dispose()
 
     def _ensure_meta(self) -> None:
-        with Session(self.engine) as s, s.begin():
-            if s.get(LogMeta, 1) is None:
-                s.add(LogMeta(id=1, log_id="log-" + secrets.token_hex(8), size=0, created_at=_now()))
+        with Session(self.writer) as s, s.begin():
+            if s.get(LogMeta, 1) is not None:
+                return
+            if s.execute(select(Record.idx).limit(1)).first() or s.execute(select(Checkpoint.id).limit(1)).first():
+                # Never mint a new identity for a log that has content: that would hide a rewrite.
+                raise LogIntegrityError("the log's head row (log_meta) is missing although the log holds records: "
+                                        "run `attest evidence verify`")
+            s.add(LogMeta(id=1, log_id="log-" + secrets.token_hex(8), size=0, created_at=_now()))
+
+    def _repair_witness(self) -> None:
+        """A crash between committing a checkpoint and writing its witness line leaves the line
+        missing; a checkpoint whose signature checks out is genuine, so its line is restored."""
+        from evidence.verify import signature_valid, witness_entries
+
+        witnessed = witness_entries(self.witness_path) if self.witness_path.exists() else {}
+        if witnessed is None:
+            return  # unreadable witness file: leave it for `evidence verify` to report
+        for cp in self.checkpoints():
+            if cp.id not in witnessed and signature_valid(cp.signer_certificate, cp.body, cp.signature):
+                self._witness(cp)
+
+    def _witness(self, cp: SignedCheckpoint) -> None:
+        with self.witness_path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"id": cp.id, "body": cp.body.decode(),
+                                 "signature": base64.b64encode(cp.signature).decode()}) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
 
     @property
     def log_id(self) -> str:
         with Session(self.engine) as s:
             meta = s.get(LogMeta, 1)
-            assert meta is not None
+            if meta is None:
+                raise LogIntegrityError("the log's head row (log_meta) is missing")
             return meta.log_id
+
+    # --- runs ----------------------------------------------------------------------------
+
+    def begin_run(self, purpose: str, signer: CheckpointSigner) -> int:
+        """Start a run. Runs are serialised: a live run elsewhere refuses this one; a run whose
+        process died is first closed as aborted (with its own checkpoint)."""
+        with Session(self.engine) as s:
+            running = list(s.execute(select(Run).where(Run.status == "running").order_by(Run.id)).scalars())
+        for run in running:
+            if _owner_alive(run.owner, run.started_at):
+                raise RunInProgress(f"run {run.id} ({run.purpose}, started {run.started_at} by {run.owner}) is still "
+                                    "in progress; try again when it has finished")
+            self._close(run.id, "aborted", signer, {"note": "the run was interrupted before it finished; its records "
+                                                            "are kept but no check relies on them"})
+        with Session(self.writer) as s, s.begin():
+            row = Run(purpose=purpose, started_at=_now(), status="running", owner=_owner())
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def finish_run(self, run_id: int, status: str, signer: CheckpointSigner,
+                   summary: dict[str, Any] | None = None) -> SignedCheckpoint:
+        """Close a run: append its `attest.run` record, then sign a checkpoint over the whole log."""
+        return self._close(run_id, status, signer, summary or {})
+
+    def _close(self, run_id: int, status: str, signer: CheckpointSigner, summary: dict[str, Any]) -> SignedCheckpoint:
+        with Session(self.writer) as s, s.begin():
+            meta = self._lock_head(s)
+            run = s.get(Run, run_id)
+            if run is None:
+                raise LogIntegrityError(f"run {run_id} does not exist")
+            if run.status != "running":
+                raise LogIntegrityError(f"run {run_id} is already closed ({run.status})")
+            self._check_before_signing(s, meta, run_id)
+            finished = _now()
+            closing = NewRecord(source="attest", kind=RUN_KIND, subject=f"run/{run_id}", payload={
+                "run": run_id, "purpose": run.purpose, "status": status, "started_at": run.started_at,
+                "finished_at": finished, **summary}, collected_at=parse_utc(finished))
+            self._append_rows(s, meta, run_id, [closing])
+            leaves = list(s.execute(select(Record.leaf_hash).order_by(Record.idx)).scalars())
+            root = merkle.root(leaves)
+            body = canonical_json({"v": CHECKPOINT_VERSION, "log_id": meta.log_id, "tree_size": meta.size,
+                                   "root_hash": root.hex(), "signed_at": finished, "run": run_id})
+            signature = signer.sign_bytes(body)
+            bundle = "".join(c.public_bytes(serialization.Encoding.PEM).decode()
+                             for c in [signer.certificate, *signer.chain])
+            cp = Checkpoint(run_id=run_id, tree_size=meta.size, root_hash=root, signed_at=finished, body=body,
+                            signature=signature, signer_cert=bundle)
+            s.add(cp)
+            s.execute(update(Run).where(Run.id == run_id).values(status=status, finished_at=finished))
+            s.flush()
+            result = _checkpoint(cp, meta.log_id)
+        self._witness(result)
+        return result
+
+    def _lock_head(self, s: Session) -> LogMeta:
+        meta = s.execute(select(LogMeta).where(LogMeta.id == 1).with_for_update()).scalar_one_or_none()
+        if meta is None:
+            raise LogIntegrityError("the log's head row (log_meta) is missing")
+        return meta
+
+    def _check_before_signing(self, s: Session, meta: LogMeta, run_id: int) -> None:
+        """Refuse to sign over a log that no longer matches its last checkpoint, or whose unsigned
+        tail holds records of another run (inserted behind this run's back)."""
+        last = s.execute(select(Checkpoint).order_by(Checkpoint.id.desc()).limit(1)).scalar_one_or_none()
+        signed_size = last.tree_size if last else 0
+        rows = list(s.execute(select(Record).order_by(Record.idx)).scalars())
+        if [r.idx for r in rows] != list(range(len(rows))) or len(rows) != meta.size:
+            raise LogIntegrityError("the log's records are not contiguous (deleted or inserted records): "
+                                    "run `attest evidence verify`")
+        if last is not None and merkle.root([r.leaf_hash for r in rows[:signed_size]]) != last.root_hash:
+            raise LogIntegrityError(f"the log no longer matches signed checkpoint {last.id}: "
+                                    "run `attest evidence verify`")
+        for r in rows[signed_size:]:
+            if r.run_id != run_id:
+                raise LogIntegrityError(f"record #{r.idx} claims run {r.run_id} but was not written by run {run_id}: "
+                                        "refusing to sign it; run `attest evidence verify`")
+            if not _row_leaf_ok(r):
+                raise LogIntegrityError(f"record #{r.idx} does not match its leaf hash: refusing to sign it")
 
     # --- writing -------------------------------------------------------------------------
 
-    def begin_run(self, purpose: str) -> int:
-        with Session(self.engine) as s, s.begin():
-            run = Run(purpose=purpose, started_at=_now(), status="running")
-            s.add(run)
-            s.flush()
-            return run.id
-
     def put_artifact(self, data: bytes, media_type: str) -> str:
         """Store raw bytes (scrubbed first) and return their SHA-256, which records cite."""
+        from evidence.scrub import scrub_bytes
+
         clean = scrub_bytes(data)
         sha = self.blobs.put(clean)
-        with Session(self.engine) as s, s.begin():
+        with Session(self.writer) as s, s.begin():
             if s.get(Artifact, sha) is None:
                 s.add(Artifact(sha256=sha, media_type=media_type, size=len(clean), stored_at=_now()))
         return sha
@@ -197,71 +367,46 @@ class EvidenceLog:
 
     def append(self, run_id: int, records: Iterable[NewRecord]) -> list[StoredRecord]:
         """Append records as consecutive leaves, in one transaction holding the log's head row,
-        so concurrent writers on PostgreSQL cannot interleave or reuse positions."""
+        so concurrent writers cannot interleave or reuse positions."""
+        with Session(self.writer) as s, s.begin():
+            meta = self._lock_head(s)
+            run = s.get(Run, run_id)
+            if run is None or run.status != "running":
+                raise LogIntegrityError(f"run {run_id} is not open: cannot append to it")
+            return self._append_rows(s, meta, run_id, records)
+
+    def _append_rows(self, s: Session, meta: LogMeta, run_id: int, records: Iterable[NewRecord]) -> list[StoredRecord]:
         stored: list[StoredRecord] = []
-        with Session(self.engine) as s, s.begin():
-            meta = s.execute(select(LogMeta).where(LogMeta.id == 1).with_for_update()).scalar_one()
-            idx = meta.size
-            seen: set[bytes] = set()
-            for rec in records:
-                body = record_body(run_id, rec)
-                leaf = merkle.leaf_hash(body)
-                if leaf in seen or s.execute(select(Record.idx).where(Record.leaf_hash == leaf)).first():
-                    continue  # identical record (same run, subject, time, payload) already logged
-                seen.add(leaf)
-                row = Record(idx=idx, leaf_hash=leaf, body=body, run_id=run_id, source=rec.source, kind=rec.kind,
-                             subject=rec.subject, collected_at=utc_iso(rec.collected_at))
-                s.add(row)
-                stored.append(_stored(row))
-                idx += 1
-            meta.size = idx
+        idx = meta.size
+        seen: set[bytes] = set()
+        for rec in records:
+            body = record_body(run_id, rec)
+            leaf = merkle.leaf_hash(body)
+            if leaf in seen or s.execute(select(Record.idx).where(Record.leaf_hash == leaf)).first():
+                continue  # identical record (same run, subject, time, payload) already logged
+            seen.add(leaf)
+            row = Record(idx=idx, leaf_hash=leaf, body=body, run_id=run_id, source=rec.source, kind=rec.kind,
+                         subject=rec.subject, collected_at=utc_iso(rec.collected_at))
+            s.add(row)
+            stored.append(_stored(row))
+            idx += 1
+        meta.size = idx
         return stored
-
-    def record_source(self, run_id: int, source_id: str, source_type: str, status: str, error: str | None,
-                      started_at: datetime, finished_at: datetime, records: int) -> None:
-        with Session(self.engine) as s, s.begin():
-            s.add(RunSource(run_id=run_id, source_id=source_id, source_type=source_type, status=status,
-                            error=error, started_at=utc_iso(started_at), finished_at=utc_iso(finished_at),
-                            records=records))
-
-    def finish_run(self, run_id: int, status: str, signer: CheckpointSigner) -> SignedCheckpoint:
-        """Close a run with a checkpoint over the whole log, signed, and mirrored to the witness file."""
-        with Session(self.engine) as s, s.begin():
-            meta = s.execute(select(LogMeta).where(LogMeta.id == 1).with_for_update()).scalar_one()
-            size = meta.size
-            leaves = list(s.execute(select(Record.leaf_hash).order_by(Record.idx)).scalars())
-            if len(leaves) != size:
-                raise RuntimeError(f"the log holds {len(leaves)} records but its head says {size}: "
-                                   "run `attest evidence verify`")
-            root = merkle.root(leaves)
-            signed_at = _now()
-            body = canonical_json({"v": CHECKPOINT_VERSION, "log_id": meta.log_id, "tree_size": size,
-                                   "root_hash": root.hex(), "signed_at": signed_at, "run": run_id})
-            signature = signer.sign_bytes(body)
-            cert_pem = signer.certificate.public_bytes(serialization.Encoding.PEM).decode()
-            cp = Checkpoint(run_id=run_id, tree_size=size, root_hash=root, signed_at=signed_at, body=body,
-                            signature=signature, signer_cert=cert_pem)
-            s.add(cp)
-            s.execute(update(Run).where(Run.id == run_id).values(status=status, finished_at=signed_at))
-            s.flush()
-            result = _checkpoint(cp, meta.log_id)
-        with self.witness_path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"id": result.id, "body": body.decode(),
-                                 "signature": base64.b64encode(signature).decode()}) + "\n")
-        return result
 
     def register_document(self, document_id: str, tenant_id: str, period: str, supersedes: str | None) -> None:
         """Reserve a document id; the primary key refuses a reused one."""
-        with Session(self.engine) as s, s.begin():
+        with Session(self.writer) as s, s.begin():
             s.add(Document(document_id=document_id, tenant_id=tenant_id, period=period, issued_at=_now(),
                            supersedes=supersedes))
 
     def latest_document(self, tenant_id: str, period: str) -> str | None:
-        with Session(self.engine) as s:
-            row = s.execute(select(Document.document_id).where(Document.tenant_id == tenant_id,
-                                                               Document.period == period)
-                            .order_by(Document.issued_at.desc(), Document.document_id)).first()
-            return row[0] if row else None
+        """The newest document issued for this tenant and period, from the signed log."""
+        latest: str | None = None
+        for rec in self.records(kind=DOCUMENT_KIND, up_to=self.signed_size()):
+            p = rec.payload
+            if p.get("tenant") == tenant_id and p.get("period") == period:
+                latest = str(p["document_id"])
+        return latest
 
     # --- reading -------------------------------------------------------------------------
 
@@ -270,8 +415,15 @@ class EvidenceLog:
             meta = s.get(LogMeta, 1)
             return meta.size if meta else 0
 
+    def signed_size(self) -> int:
+        cp = self.latest_checkpoint()
+        return cp.tree_size if cp else 0
+
     def records(self, *, kind: str | None = None, source: str | None = None, run_id: int | None = None,
-                subject: str | None = None, up_to: int | None = None) -> Iterator[StoredRecord]:
+                subject: str | None = None, up_to: int | None = None,
+                leaves: Sequence[str] | None = None) -> Iterator[StoredRecord]:
+        """Records in log order; each is checked against its leaf hash as it is read, so a check
+        can never judge on bytes that were edited in the database."""
         q = select(Record).order_by(Record.idx)
         if kind is not None:
             q = q.where(Record.kind == kind)
@@ -283,23 +435,32 @@ class EvidenceLog:
             q = q.where(Record.subject == subject)
         if up_to is not None:
             q = q.where(Record.idx < up_to)
+        if leaves is not None:
+            q = q.where(Record.leaf_hash.in_([bytes.fromhex(h) for h in leaves]))
         with Session(self.engine) as s:
             for row in s.execute(q).scalars():
+                if not _row_leaf_ok(row):
+                    raise LogIntegrityError(f"record #{row.idx} ({row.kind} {row.subject}) does not match its leaf "
+                                            "hash: run `attest evidence verify`")
                 yield _stored(row)
 
-    def runs(self) -> list[tuple[int, str, str, str | None, str]]:
-        with Session(self.engine) as s:
-            return [(r.id, r.purpose, r.started_at, r.finished_at, r.status)
-                    for r in s.execute(select(Run).order_by(Run.id)).scalars()]
-
-    def source_outcomes(self, source_id: str | None = None) -> list[SourceOutcome]:
-        q = select(RunSource).order_by(RunSource.id)
-        if source_id is not None:
-            q = q.where(RunSource.source_id == source_id)
-        with Session(self.engine) as s:
-            return [SourceOutcome(o.run_id, o.source_id, o.source_type, o.status, o.error,
-                                  parse_utc(o.started_at), parse_utc(o.finished_at), o.records)
-                    for o in s.execute(q).scalars()]
+    def source_outcomes(self, source_id: str, up_to: int | None = None) -> list[SourceOutcome]:
+        """Each signed outcome of *source_id*, oldest first. Aborted runs, and runs closed by more
+        than one `attest.run` record (which the log itself never writes), give none."""
+        by_run: dict[int, list[StoredRecord]] = {}
+        for rec in self.records(kind=RUN_KIND, up_to=self.signed_size() if up_to is None else up_to):
+            by_run.setdefault(int(rec.payload.get("run", -1)), []).append(rec)
+        outcomes: list[SourceOutcome] = []
+        for run_id, recs in by_run.items():
+            if len(recs) != 1 or recs[0].run_id != run_id or recs[0].payload.get("status") == "aborted":
+                continue
+            for src in recs[0].payload.get("sources", []):
+                if src.get("source") != source_id:
+                    continue
+                outcomes.append(SourceOutcome(run_id, source_id, str(src.get("type")), str(src.get("status")),
+                                              src.get("error"), parse_utc(src["started_at"]),
+                                              parse_utc(src["finished_at"]), int(src.get("records", 0)), recs[0]))
+        return sorted(outcomes, key=lambda o: (o.finished_at, o.run_id))
 
     def checkpoints(self) -> list[SignedCheckpoint]:
         log_id = self.log_id
@@ -307,8 +468,9 @@ class EvidenceLog:
             return [_checkpoint(c, log_id) for c in s.execute(select(Checkpoint).order_by(Checkpoint.id)).scalars()]
 
     def latest_checkpoint(self) -> SignedCheckpoint | None:
-        cps = self.checkpoints()
-        return cps[-1] if cps else None
+        with Session(self.engine) as s:
+            cp = s.execute(select(Checkpoint).order_by(Checkpoint.id.desc()).limit(1)).scalar_one_or_none()
+            return _checkpoint(cp, self.log_id) if cp else None
 
     def leaf_hashes(self, tree_size: int | None = None) -> list[bytes]:
         q = select(Record.leaf_hash).order_by(Record.idx)
@@ -317,8 +479,9 @@ class EvidenceLog:
         with Session(self.engine) as s:
             return list(s.execute(q).scalars())
 
-    def inclusion_proofs(self, indices: Sequence[int], tree_size: int) -> dict[int, list[bytes]]:
-        leaves = self.leaf_hashes(tree_size)
+    def inclusion_proofs(self, indices: Sequence[int], tree_size: int,
+                         leaves: Sequence[bytes] | None = None) -> dict[int, list[bytes]]:
+        leaves = leaves if leaves is not None else self.leaf_hashes(tree_size)
         return {i: merkle.inclusion_proof(leaves, i) for i in indices}
 
     # --- verification ----------------------------------------------------------------------
@@ -338,8 +501,3 @@ def _checkpoint(cp: Checkpoint, log_id: str) -> SignedCheckpoint:
     return SignedCheckpoint(id=cp.id, run_id=cp.run_id, log_id=log_id, tree_size=cp.tree_size,
                             root_hash=cp.root_hash, signed_at=parse_utc(cp.signed_at), body=cp.body,
                             signature=cp.signature, signer_cert_pem=cp.signer_cert)
-
-
-def count_records(engine: Engine) -> int:
-    with Session(engine) as s:
-        return int(s.execute(select(func.count()).select_from(Record)).scalar_one())

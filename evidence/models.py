@@ -26,27 +26,16 @@ class LogMeta(Base):
 
 
 class Run(Base):
+    """Bookkeeping of runs in progress. What a run did (its sources' outcomes) is not trusted
+    from here: it is the signed `attest.run` record that closes the run in the log."""
+
     __tablename__ = "runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     purpose: Mapped[str] = mapped_column(String(32))  # collect | evaluate | render | evidence-add
     started_at: Mapped[str] = mapped_column(String(20))
     finished_at: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    status: Mapped[str] = mapped_column(String(16))  # running | ok | partial | failed
-
-
-class RunSource(Base):
-    """One source's outcome within a run: collected, or failed and why."""
-
-    __tablename__ = "run_sources"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
-    source_id: Mapped[str] = mapped_column(String(64))
-    source_type: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16))  # ok | failed
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    started_at: Mapped[str] = mapped_column(String(20))
-    finished_at: Mapped[str] = mapped_column(String(20))
-    records: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # running | ok | partial | aborted
+    owner: Mapped[str | None] = mapped_column(String(300), nullable=True)  # host:pid running it
 
 
 class Record(Base):
@@ -75,7 +64,7 @@ class Checkpoint(Base):
     signed_at: Mapped[str] = mapped_column(String(20))
     body: Mapped[bytes] = mapped_column(LargeBinary)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
-    signer_cert: Mapped[str] = mapped_column(Text)  # PEM
+    signer_cert: Mapped[str] = mapped_column(Text)  # PEM bundle: signer certificate, then its chain
 
 
 class Artifact(Base):
@@ -97,4 +86,3 @@ class Document(Base):
     period: Mapped[str] = mapped_column(String(7))
     issued_at: Mapped[str] = mapped_column(String(20))
     supersedes: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    record_idx: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # its attest.document leaf

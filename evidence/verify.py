@@ -1,81 +1,107 @@
-"""`attest evidence verify`: recompute every leaf and root, check every checkpoint's signature
-and the consistency between successive checkpoints, and name whatever was altered, inserted,
-deleted or truncated."""
+"""`attest evidence verify`: recompute every leaf and root, check every checkpoint (signature,
+signer chain, content) against the database and the witness file, check consistency between
+successive checkpoints, and name whatever was altered, inserted, deleted or truncated.
+
+Every row is examined on its own, so one damaged row is reported, not a crash; and a damaged
+range is blamed once, on the first checkpoint it breaks."""
 
 from __future__ import annotations
 
 import base64
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from attest.canonical import parse_utc
+from attest.signing import verify_bytes
 from evidence import merkle
-from evidence.models import Artifact, LogMeta, Record
+from evidence.models import Artifact, Checkpoint, LogMeta, Record, Run
 
 if TYPE_CHECKING:
-    from evidence.log import EvidenceLog, Problem, SignedCheckpoint, VerifyOutcome
+    from evidence.log import EvidenceLog, Problem, VerifyOutcome
+
+signature_valid = verify_bytes
 
 
-def signature_valid(cert: x509.Certificate, data: bytes, signature: bytes) -> bool:
-    key = cert.public_key()
-    try:
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
-        elif isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
-        else:
-            return False
-    except InvalidSignature:
-        return False
-    return True
-
-
-def issued_by_anchor(cert: x509.Certificate, anchors: Sequence[x509.Certificate]) -> bool:
-    for anchor in anchors:
-        if cert == anchor:
-            return True
-        try:
-            cert.verify_directly_issued_by(anchor)
-            return True
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-    return False
-
-
-def _ranges(indices: list[int]) -> str:
+def _ranges(indices: Sequence[int]) -> str:
     """[3,4,5,9] -> '#3–#5, #9'"""
     out: list[str] = []
-    start = prev = None
-    for i in sorted(indices):
-        if start is None:
-            start = prev = i
-        elif prev is not None and i == prev + 1:
-            prev = i
-        else:
-            out.append(f"#{start}" if start == prev else f"#{start}–#{prev}")
-            start = prev = i
-    if start is not None:
-        out.append(f"#{start}" if start == prev else f"#{start}–#{prev}")
+    ordered = sorted(indices)
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        out.append(f"#{ordered[i]}" if i == j else f"#{ordered[i]}–#{ordered[j]}")
+        i = j + 1
     return ", ".join(out)
+
+
+def witness_entries(path: Path) -> dict[int, tuple[bytes, bytes]] | None:
+    """id -> (body, signature) from the witness file; None when a line is unreadable."""
+    entries: dict[int, tuple[bytes, bytes]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+            entries[int(entry["id"])] = (entry["body"].encode(), base64.b64decode(entry["signature"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+    return entries
+
+
+@dataclass
+class _Cp:
+    """A checkpoint row as read, tolerating damage."""
+
+    id: int
+    run_id: int
+    tree_size: int
+    root_hash: bytes
+    body: bytes
+    signature: bytes
+    chain: list[x509.Certificate] | None
+    signed: dict[str, Any] | None  # the parsed signed body
+
+
+def _read_checkpoints(rows: list[Checkpoint]) -> list[_Cp]:
+    out = []
+    for c in rows:
+        try:
+            chain: list[x509.Certificate] | None = x509.load_pem_x509_certificates(c.signer_cert.encode())
+        except (ValueError, AttributeError):
+            chain = None
+        try:
+            signed = json.loads(c.body) if isinstance(c.body, bytes) else None
+        except ValueError:
+            signed = None
+        body = c.body if isinstance(c.body, bytes) else str(c.body).encode()
+        out.append(_Cp(c.id, c.run_id, c.tree_size, bytes(c.root_hash), body, bytes(c.signature), chain, signed))
+    return out
 
 
 def verify_log(log: EvidenceLog, anchors: Sequence[x509.Certificate]) -> VerifyOutcome:
     from evidence.log import Problem, VerifyOutcome
 
     problems: list[Problem] = []
+    notes: list[str] = []
     with Session(log.engine) as s:
         rows = list(s.execute(select(Record).order_by(Record.idx)).scalars())
         meta = s.get(LogMeta, 1)
-        artifacts = list(s.execute(select(Artifact)).scalars())
+        cps = _read_checkpoints(list(s.execute(select(Checkpoint).order_by(Checkpoint.id)).scalars()))
+        runs = list(s.execute(select(Run).order_by(Run.id)).scalars())
+        artifact_ids = set(s.execute(select(Artifact.sha256)).scalars())
 
-    # 1. Positions: a deleted record leaves a gap; the head row must agree with what is there.
+    if meta is None:
+        problems.append(Problem("the log's head row (log_meta) was deleted"))
+    log_id = meta.log_id if meta else None
+
+    # 1. Positions: a deleted record leaves a gap.
     present = {r.idx for r in rows}
     top = max(present) + 1 if present else 0
     missing = [i for i in range(top) if i not in present]
@@ -84,107 +110,161 @@ def verify_log(log: EvidenceLog, anchors: Sequence[x509.Certificate]) -> VerifyO
     if meta is not None and meta.size != len(rows):
         problems.append(Problem(f"the log's head says {meta.size} records, {len(rows)} are present"))
 
-    # 2. Each record's bytes against its leaf hash and its index columns.
+    # 2. Each record against its leaf hash and its index columns; cited artifacts must exist.
+    leaves: dict[int, bytes] = {}
     for r in rows:
-        if merkle.leaf_hash(r.body) != r.leaf_hash:
-            problems.append(Problem(f"record #{r.idx} ({r.kind} {r.subject}) altered: its content no longer "
-                                    "matches its leaf hash", r.idx))
-            continue
-        try:
-            body = json.loads(r.body)
-            cols = (body["source"], body["kind"], body["subject"], body["collected_at"], body["run"])
-        except (ValueError, KeyError, TypeError):
-            problems.append(Problem(f"record #{r.idx} is not a well-formed record", r.idx))
-            continue
-        if cols != (r.source, r.kind, r.subject, r.collected_at, r.run_id):
-            problems.append(Problem(f"record #{r.idx}: its indexed columns were changed and no longer agree "
-                                    "with its signed content", r.idx))
+        problem = _check_record(r, artifact_ids)
+        if problem:
+            problems.append(Problem(problem, r.idx))
+        leaves[r.idx] = merkle.leaf_hash(r.body) if isinstance(r.body, bytes) else b"\x00" * 32
 
-    # Leaves as the content says they are (a record whose leaf column was rewritten too is
-    # caught below, by the signed roots).
-    leaves = [merkle.leaf_hash(r.body) for r in rows] if not missing else []
-
-    # 3. Checkpoints: database against the witness file, then each signature and root.
-    checkpoints = log.checkpoints()
-    problems += _compare_witness(log, checkpoints)
-    previous: SignedCheckpoint | None = None
-    for cp in checkpoints:
-        problems += _check_checkpoint(cp, anchors)
-        if cp.tree_size > len(rows):
-            problems.append(Problem(f"log truncated: checkpoint {cp.id} signs {cp.tree_size} records but only "
-                                    f"{len(rows)} are present (records #{len(rows)}–#{cp.tree_size - 1} gone)"))
-        elif leaves and merkle.root(leaves[: cp.tree_size]) != cp.root_hash:
-            start = previous.tree_size if previous and previous.tree_size <= cp.tree_size else 0
-            problems.append(Problem(f"records #{start}–#{cp.tree_size - 1} do not match signed checkpoint {cp.id}: "
-                                    "a record in that range was rewritten, inserted or removed", start))
-        elif leaves and previous is not None and 0 < previous.tree_size <= cp.tree_size:
-            proof = merkle.consistency_proof(leaves[: cp.tree_size], previous.tree_size)
-            if not merkle.verify_consistency(previous.tree_size, cp.tree_size, previous.root_hash, cp.root_hash,
-                                             proof):
-                problems.append(Problem(f"checkpoint {cp.id} is not an append-only extension of checkpoint "
-                                        f"{previous.id}"))
+    # 3. Checkpoints: numbering, witness file, signature, chain, content, roots, consistency.
+    problems += _check_numbering(cps, runs)
+    problems += _compare_witness(log.witness_path, cps)
+    previous: _Cp | None = None
+    root_broken = False
+    for cp in cps:
+        problems += _check_checkpoint(cp, anchors, log_id)
+        if cp.tree_size > top:
+            problems.append(Problem(f"log truncated: checkpoint {cp.id} signs {cp.tree_size} records but the log "
+                                    f"ends at #{top - 1 if top else 0} (records #{top}–#{cp.tree_size - 1} gone)"))
+        elif not root_broken and not missing:
+            prefix = [leaves[i] for i in range(cp.tree_size)]
+            if merkle.root(prefix) != cp.root_hash:
+                start = previous.tree_size if previous and previous.tree_size <= cp.tree_size else 0
+                problems.append(Problem(f"records #{start}–#{cp.tree_size - 1} do not match signed checkpoint "
+                                        f"{cp.id}: a record in that range was rewritten, inserted or removed "
+                                        "(later checkpoints not compared)", start))
+                root_broken = True  # every later root includes the same damage: blame it once
+            elif previous is not None and 0 < previous.tree_size <= cp.tree_size:
+                # RFC 6962 consistency: the later signed tree extends the earlier signed tree.
+                proof = merkle.consistency_proof(prefix, previous.tree_size)
+                if not merkle.verify_consistency(previous.tree_size, cp.tree_size, previous.root_hash,
+                                                 cp.root_hash, proof):
+                    problems.append(Problem(f"checkpoint {cp.id} is not an append-only extension of checkpoint "
+                                            f"{previous.id}"))
         if previous is not None and cp.tree_size < previous.tree_size:
             problems.append(Problem(f"checkpoint {cp.id} signs a smaller tree ({cp.tree_size}) than checkpoint "
                                     f"{previous.id} ({previous.tree_size}): the log was rewound"))
         previous = cp
 
-    # 4. Records nobody signed: appended after the last checkpoint.
-    signed_size = checkpoints[-1].tree_size if checkpoints else 0
-    unsigned = [r.idx for r in rows if r.idx >= signed_size]
-    if unsigned:
-        problems.append(Problem(f"record(s) {_ranges(unsigned)} appended after the last signed checkpoint "
-                                "(not covered by any signature)", unsigned[0]))
+    # 4. Records nobody signed: appended after the last checkpoint, outside any open run.
+    signed_size = cps[-1].tree_size if cps else 0
+    open_runs = {r.id for r in runs if r.status == "running"}
+    tail = [r for r in rows if r.idx >= signed_size]
+    foreign = [r.idx for r in tail if r.run_id not in open_runs]
+    if foreign:
+        problems.append(Problem(f"record(s) {_ranges(foreign)} appended after the last signed checkpoint, outside "
+                                "any open run (not covered by any signature)", foreign[0]))
+    if len(tail) > len(foreign):
+        notes.append(f"{len(tail) - len(foreign)} record(s) belong to a run still in progress (or interrupted; "
+                     "the next run closes it as aborted) and are not signed yet")
+    aborted = [r.id for r in runs if r.status == "aborted"]
+    if aborted:
+        notes.append(f"run(s) {', '.join(map(str, aborted))} were interrupted and closed as aborted: their records "
+                     "are signed but no check relies on them")
 
     # 5. Artifacts still match their digests.
-    for a in artifacts:
+    for sha in sorted(artifact_ids):
         try:
-            log.blobs.get(a.sha256)
+            log.blobs.get(sha)
         except FileNotFoundError:
-            problems.append(Problem(f"artifact {a.sha256[:16]}… is missing from the evidence folder"))
+            problems.append(Problem(f"artifact {sha[:16]}… is missing from the evidence folder"))
         except ValueError:
-            problems.append(Problem(f"artifact {a.sha256[:16]}… was altered: its bytes no longer match its digest"))
+            problems.append(Problem(f"artifact {sha[:16]}… was altered: its bytes no longer match its digest"))
 
-    return VerifyOutcome(tree_size=len(rows), checkpoints=len(checkpoints), problems=problems)
+    return VerifyOutcome(tree_size=len(rows), checkpoints=len(cps), problems=problems, notes=notes)
 
 
-def _check_checkpoint(cp: SignedCheckpoint, anchors: Sequence[x509.Certificate]) -> list[Problem]:
+def _check_record(r: Record, artifact_ids: set[str]) -> str | None:
+    label = f"record #{r.idx} ({r.kind} {r.subject})"
+    if not isinstance(r.body, bytes):
+        return f"{label} altered: its content was rewritten as text"
+    if merkle.leaf_hash(r.body) != r.leaf_hash:
+        return f"{label} altered: its content no longer matches its leaf hash"
+    try:
+        body = json.loads(r.body)
+        cols = (body["source"], body["kind"], body["subject"], body["collected_at"], body["run"])
+        cited = list(body.get("artifacts", []))
+    except (ValueError, KeyError, TypeError):
+        return f"record #{r.idx} is not a well-formed record"
+    if cols != (r.source, r.kind, r.subject, r.collected_at, r.run_id):
+        return f"record #{r.idx}: its indexed columns were changed and no longer agree with its signed content"
+    lost = [a for a in cited if a not in artifact_ids]
+    if lost:
+        return f"{label}: artifact(s) it cites were removed from the artifact table ({lost[0][:16]}…)"
+    return None
+
+
+def _check_numbering(cps: list[_Cp], runs: list[Run]) -> list[Problem]:
     from evidence.log import Problem
 
-    out: list[Problem] = []
-    try:
-        cert = cp.signer_certificate
-    except ValueError:
-        return [Problem(f"checkpoint {cp.id}: its signer certificate is unreadable")]
-    if not signature_valid(cert, cp.body, cp.signature):
-        out.append(Problem(f"checkpoint {cp.id}: signature does not match its content"))
-    elif anchors and not issued_by_anchor(cert, anchors):
-        out.append(Problem(f"checkpoint {cp.id}: signed by {cert.subject.rfc4514_string()}, "
-                           "which no trust anchor issued"))
-    try:
-        body = json.loads(cp.body)
-        if body["tree_size"] != cp.tree_size or bytes.fromhex(body["root_hash"]) != cp.root_hash:
-            out.append(Problem(f"checkpoint {cp.id}: its stored size/root differ from what was signed"))
-    except (ValueError, KeyError, TypeError):
-        out.append(Problem(f"checkpoint {cp.id}: its signed content is not well-formed"))
+    out = []
+    ids = [c.id for c in cps]
+    if ids:
+        gaps = [i for i in range(1, max(ids) + 1) if i not in set(ids)]
+        if gaps:
+            out.append(Problem(f"checkpoint(s) {', '.join(map(str, gaps))} missing: removed from the database"))
+    closed = {c.run_id for c in cps}
+    for run in runs:
+        if run.status != "running" and run.id not in closed:
+            out.append(Problem(f"run {run.id} ({run.purpose}, {run.status}) finished but its checkpoint is gone"))
     return out
 
 
-def _compare_witness(log: EvidenceLog, checkpoints: list[SignedCheckpoint]) -> list[Problem]:
+def _check_checkpoint(cp: _Cp, anchors: Sequence[x509.Certificate], log_id: str | None) -> list[Problem]:
     from evidence.log import Problem
 
-    if not log.witness_path.exists():
-        return [Problem(f"witness file {log.witness_path} is missing")] if checkpoints else []
+    out: list[Problem] = []
+    if not cp.chain:
+        return [Problem(f"checkpoint {cp.id}: its signer certificate is unreadable")]
+    if not signature_valid(cp.chain[0], cp.body, cp.signature):
+        out.append(Problem(f"checkpoint {cp.id}: signature does not match its content"))
+    elif anchors:
+        from attest.verify import validate_signer_chain
+
+        try:
+            at = parse_utc(cp.signed["signed_at"]) if cp.signed else None
+        except (KeyError, ValueError, TypeError):
+            at = None
+        reason = validate_signer_chain(cp.chain, anchors, at=at)
+        if reason:
+            out.append(Problem(f"checkpoint {cp.id}: {reason}"))
+    signed = cp.signed
+    if not isinstance(signed, dict):
+        out.append(Problem(f"checkpoint {cp.id}: its signed content is not well-formed"))
+        return out
+    try:
+        if signed["tree_size"] != cp.tree_size or bytes.fromhex(signed["root_hash"]) != cp.root_hash:
+            out.append(Problem(f"checkpoint {cp.id}: its stored size/root differ from what was signed"))
+        if signed["run"] != cp.run_id:
+            out.append(Problem(f"checkpoint {cp.id}: stored for run {cp.run_id} but signed for run {signed['run']}"))
+        if log_id is not None and signed["log_id"] != log_id:
+            out.append(Problem(f"checkpoint {cp.id} was signed for log {signed['log_id']}, not this log ({log_id})"))
+    except (KeyError, ValueError, TypeError):
+        out.append(Problem(f"checkpoint {cp.id}: its signed content lacks size, root, run or log id"))
+    return out
+
+
+def _compare_witness(path: Path, cps: list[_Cp]) -> list[Problem]:
+    from evidence.log import Problem
+
+    if not path.exists():
+        return [Problem(f"witness file {path} is missing")] if cps else []
+    out: list[Problem] = []
     witnessed: dict[int, tuple[bytes, bytes]] = {}
-    for n, line in enumerate(log.witness_path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         try:
             entry = json.loads(line)
             witnessed[int(entry["id"])] = (entry["body"].encode(), base64.b64decode(entry["signature"]))
         except (ValueError, KeyError, TypeError):
-            return [Problem(f"{log.witness_path}: line {n} is not a well-formed checkpoint")]
-    out: list[Problem] = []
-    in_db = {cp.id: cp for cp in checkpoints}
+            out.append(Problem(f"{path}: line {n} is not a well-formed checkpoint"))
+    in_db = {cp.id: cp for cp in cps}
     for cid in sorted(set(witnessed) - set(in_db)):
-        size = json.loads(witnessed[cid][0]).get("tree_size")
+        try:
+            size = json.loads(witnessed[cid][0]).get("tree_size")
+        except ValueError:
+            size = "?"
         out.append(Problem(f"checkpoint {cid} (tree size {size}) is in the witness file but was removed from the "
                            "database"))
     for cid, cp in in_db.items():
@@ -192,4 +272,8 @@ def _compare_witness(log: EvidenceLog, checkpoints: list[SignedCheckpoint]) -> l
             out.append(Problem(f"checkpoint {cid} is in the database but not in the witness file"))
         elif witnessed[cid] != (cp.body, cp.signature):
             out.append(Problem(f"checkpoint {cid} differs from its copy in the witness file"))
+    if witnessed:
+        gaps = [i for i in range(1, max(witnessed) + 1) if i not in witnessed]
+        if gaps:
+            out.append(Problem(f"witness file: checkpoint line(s) {', '.join(map(str, gaps))} removed"))
     return out

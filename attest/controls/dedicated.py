@@ -11,13 +11,16 @@ from attest.engine import CheckContext, CheckOutcome, EvidenceGap, Snapshot
 from evidence.log import StoredRecord
 
 # What the evidence token must hold for "I saw every guest and every pool" to be true: PVE
-# silently leaves out of its lists whatever the token may not audit.
-REQUIRED_VISIBILITY = {"VM.Audit": ("/", "/vms"), "Pool.Audit": ("/", "/pool")}
+# silently leaves out of its lists whatever the token may not audit. `/access/permissions`
+# reports effective (propagated) privileges on the top-level paths, so these are read there.
+REQUIRED_VISIBILITY = {"VM.Audit": "/vms", "Pool.Audit": "/pool"}
 
 
 def claims(tenant: TenantConfig, guest: dict[str, Any]) -> list[str]:
-    """How *tenant*'s recognition rules pick up *guest*: e.g. ["tag t-acme", "pool acme"]."""
-    found = [f"tag {t}" for t in tenant.match.proxmox_tags if t in guest.get("tags", [])]
+    """How *tenant*'s recognition rules pick up *guest*: e.g. ["tag t-acme", "pool acme"].
+    Proxmox stores tags in lower case; the config's tags are lowered when loaded."""
+    tags = {str(t).lower() for t in guest.get("tags", [])}
+    found = [f"tag {t}" for t in tenant.match.proxmox_tags if t in tags]
     if guest.get("pool") and guest["pool"] in tenant.match.proxmox_pools:
         found.append(f"pool {guest['pool']}")
     return found
@@ -25,9 +28,9 @@ def claims(tenant: TenantConfig, guest: dict[str, Any]) -> list[str]:
 
 def missing_visibility(permissions: dict[str, Any]) -> list[str]:
     missing = []
-    for privilege, paths in REQUIRED_VISIBILITY.items():
-        if not any(int((permissions.get(p) or {}).get(privilege, 0) or 0) for p in paths):
-            missing.append(f"{privilege} on {' or '.join(paths)}")
+    for privilege, path in REQUIRED_VISIBILITY.items():
+        if not int((permissions.get(path) or {}).get(privilege, 0) or 0):
+            missing.append(f"{privilege} on {path}")
     return missing
 
 
@@ -91,7 +94,7 @@ def _collect_instances(ctx: CheckContext, tenant: TenantConfig, snap: Snapshot, 
     if permissions is None or inventory is None:
         return _gap({"en": f"The collection from {snap.source_id} lacks its inventory or permission record.",
                      "it": f"La raccolta da {snap.source_id} non contiene l'inventario o i permessi."}, used)
-    used += [inventory, permissions]
+    used += [snap.run_record, inventory, permissions]
     missing = missing_visibility(permissions.payload.get("permissions") or {})
     if missing:
         return _gap({
@@ -113,11 +116,20 @@ def _collect_instances(ctx: CheckContext, tenant: TenantConfig, snap: Snapshot, 
         if guest.get("template"):
             continue  # a template runs no calls; it is a disk image, not an instance
         own = claims(tenant, guest)
-        if not own:
+        if own:
+            instances.append(_Instance(record, guest, own, any(claims(o, guest) for o in others)))
+            used.append(record)
+    # A later collection that did not complete can never prove an instance dedicated, but an
+    # instance it shows shared is shared: such records can only turn the verdict into a fail.
+    for record in snap.later_partial:
+        guest = record.payload
+        if record.kind != "proxmox.guest" or guest.get("template"):
             continue
-        shared = any(claims(o, guest) for o in others)
-        instances.append(_Instance(record, guest, own, shared))
-        used.append(record)
+        own = claims(tenant, guest)
+        if own and any(claims(o, guest) for o in others):
+            instances[:] = [i for i in instances if i.record.subject != record.subject]
+            instances.append(_Instance(record, guest, own, True))
+            used.append(record)
     return None
 
 

@@ -7,7 +7,8 @@ format, because the collectors are tested against it (see ../shared/reference/pr
 * a failed login is a 401 whose message is in the HTTP reason and whose body is empty, other
   errors are `{"data": null, "message": "...\\n"}` with the message in the reason too;
 * list endpoints are silently filtered by the token's privileges, exactly the trap an evidence
-  collector has to detect (a narrow token gets a short list, not an error);
+  collector has to detect (a narrow token gets a short list, not an error) -- storage content
+  too, per volume, by pve-storage's rules (a disk image needs VM.Config.Disk, not VM.Audit);
 * guest metrics are fake but deterministic, so two runs over the same world give the same bytes.
 
 Fault injection (for tests) is set per API path, e.g. "/cluster/resources": `not_json_paths`
@@ -44,12 +45,34 @@ _PSEUDO_STATUS_REASONS = {
     599: "Internal error",
 }
 
-# The storages every node has. LabWorld does not model storage; guest disks live on "ceph-vm".
-_STORAGES: tuple[tuple[str, str, str, bool], ...] = (
-    # (storage id, plugin type, content, shared)
-    ("local", "dir", "backup,iso,vztmpl", False),
-    ("ceph-vm", "rbd", "images,rootdir", True),
+
+@dataclass(frozen=True)
+class _Storage:
+    id: str
+    plugin: str  # storage.cfg type
+    content: tuple[str, ...]  # allowed content types
+    shared: bool
+
+
+# The storages every node has. LabWorld does not model storage: every guest's one disk lives on
+# the shared Ceph RBD storage "ceph-vm"; "local" is each node's /var/lib/vz directory.
+_STORAGES = (
+    _Storage("local", "dir", ("backup", "iso", "vztmpl"), False),
+    _Storage("ceph-vm", "rbd", ("images", "rootdir"), True),
 )
+_GUEST_DISK_STORAGE = "ceph-vm"
+
+# What each node's "local" holds: an installer ISO and a container template (no backups; the lab
+# has no vzdump). Entries as pve-storage's Plugin.pm get_subdir_files lists them.
+_LOCAL_FILES: tuple[dict[str, Any], ...] = (
+    {"volid": "local:iso/SNG7-PBX16-64bit-2302-1.iso", "format": "iso", "size": 2_256_535_552,
+     "ctime": 1_701_093_714, "content": "iso"},
+    {"volid": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "format": "tzst", "size": 126_703_420,
+     "ctime": 1_725_353_107, "content": "vztmpl"},
+)
+
+# Content types the `pve-storage-content` format accepts (pve-storage Plugin.pm verify_content).
+_CONTENT_TYPES = ("images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import")
 
 # Paths /access/permissions always considers, as pve-access-control's get_effective_permissions.
 _STANDARD_PERMISSION_PATHS = ("/", "/access", "/access/groups", "/nodes", "/pool", "/sdn", "/storage", "/vms")
@@ -84,6 +107,7 @@ class ApiError(Exception):
 @dataclass(frozen=True)
 class _Param:
     enum: tuple[str, ...] | None = None
+    check: Callable[[str], str | None] | None = None  # returns the error message, if any
 
 
 @dataclass(frozen=True)
@@ -127,38 +151,66 @@ def _normalise_acl_path(path: str) -> str:
     return "/" + "/".join(p for p in path.split("/") if p)
 
 
+def acl_entry(token: LabToken, path: str) -> tuple[str, ...] | None:
+    """The ACL entry of `token` that governs `path`: the most specific one on the path or above it.
+
+    None when no entry applies; `()` is an explicit "no access" (PVE's NoAccess role).
+    """
+    acl = {_normalise_acl_path(p): privs for p, privs in token.acl.items()}
+    for candidate in _ancestors(_normalise_acl_path(path)):
+        if candidate in acl:
+            return tuple(acl[candidate])
+    return None
+
+
 def acl_privileges(token: LabToken, path: str) -> frozenset[str]:
     """The privileges `token`'s ACL grants on `path`.
 
     As in PVE, an ACL entry propagates to every sub-path, and the most specific entry wins (it
     replaces what a parent grants rather than adding to it).
     """
-    acl = {_normalise_acl_path(p): privs for p, privs in token.acl.items()}
-    for candidate in _ancestors(_normalise_acl_path(path)):
-        if candidate in acl:
-            return frozenset(acl[candidate])
-    return frozenset()
+    return frozenset(acl_entry(token, path) or ())
 
 
 class _Permissions:
-    """Privilege checks for one world; pool membership matters for guest paths."""
+    """Privilege checks for one world; pool membership matters for guest paths.
+
+    Follows pve-access-control's RPCEnvironment compile_acl_path: privileges on /pool/<pool> reach
+    the pool's guests, except where the guest's own path is NoAccess; a NoAccess on the pool takes
+    its guests away even from a regular ACL entry.
+    """
 
     def __init__(self, world: LabWorld) -> None:
         self._pool_of = {g.vmid: g.pool for g in world.guests if g.pool}
 
-    def privileges(self, token: LabToken, path: str) -> frozenset[str]:
-        privs = acl_privileges(token, path)
+    def flags(self, token: LabToken, path: str) -> dict[str, int]:
+        """privilege -> propagate flag, as PVE's `permissions()` returns them (and
+        /access/permissions shows them): 1, or 0 for what only a pool's ACL grants."""
+        own = acl_entry(token, path)
+        flags = dict.fromkeys(own or (), 1)
         match = re.fullmatch(r"/vms/(\d+)", _normalise_acl_path(path))
         pool = self._pool_of.get(int(match.group(1))) if match else None
-        # PVE lets privileges on /pool/<pool> reach the pool's guests.
-        return privs | acl_privileges(token, f"/pool/{pool}") if pool else privs
+        if pool is None or own == ():  # NoAccess on the guest is not trumped by a pool ACL
+            return flags
+        from_pool = acl_entry(token, f"/pool/{pool}")
+        if from_pool == ():  # ... but NoAccess on the pool trumps the guest's regular ACL
+            return {}
+        for priv in from_pool or ():
+            flags.setdefault(priv, 0)  # PVE never sets propagation on pool-derived roles
+        return flags
+
+    def privileges(self, token: LabToken, path: str) -> frozenset[str]:
+        return frozenset(self.flags(token, path))
 
     def has(self, token: LabToken, path: str, priv: str) -> bool:
         return priv in self.privileges(token, path)
 
     def require(self, token: LabToken, path: str, priv: str) -> None:
-        if not self.has(token, path, priv):
-            raise ApiError(403, f"Permission check failed ({path}, {priv})")
+        self.require_any(token, path, (priv,))
+
+    def require_any(self, token: LabToken, path: str, privs: tuple[str, ...]) -> None:
+        if not self.privileges(token, path) & set(privs):
+            raise ApiError(403, f"Permission check failed ({path}, {'|'.join(privs)})")
 
 
 # --- deterministic fake metrics -----------------------------------------------------------------
@@ -236,6 +288,12 @@ class PveApi:
         self.slow_paths = {_api_path(p): s for p, s in (slow_paths or {}).items()}
         self._perms = _Permissions(world)
         self._nodes = {n.name: n for n in world.nodes}
+        self._storages = {s.id: s for s in _STORAGES}
+        # The paths of PVE's ACL tree (every token's entries and the nodes above them) and of pool
+        # members: with the standard paths, what /access/permissions reports on.
+        acl_tree = {a for t in world.tokens for p in t.acl for a in _ancestors(_normalise_acl_path(p))}
+        self._permission_paths = frozenset(_STANDARD_PERMISSION_PATHS) | acl_tree | {
+            f"/vms/{g.vmid}" for g in world.guests if g.pool}
         vm_config = {"current": _Param(enum=("0", "1")), "snapshot": _Param()}
         self._routes = (
             _Route("/version", self._version),
@@ -246,6 +304,8 @@ class PveApi:
             _Route("/pools", self._pools, {"poolid": _Param(), "type": _Param(enum=("qemu", "lxc", "storage"))}),
             _Route("/nodes/{node}/qemu/{vmid}/config", self._qemu_config, vm_config),
             _Route("/nodes/{node}/lxc/{vmid}/config", self._lxc_config, vm_config),
+            _Route("/nodes/{node}/storage/{storage}/content", self._storage_content,
+                   {"content": _Param(check=_check_content_type), "vmid": _Param(check=_check_vmid)}),
             _Route("/access/permissions", self._access_permissions, {"path": _Param(), "userid": _Param()}),
         )
 
@@ -352,19 +412,41 @@ class PveApi:
         guest = self._config_guest(req, "lxc")
         return _with_digest(_lxc_config(guest))
 
+    def _storage_content(self, req: _Request) -> object:
+        """pve-storage's Content.pm index: the storage's volumes, each one filtered through
+        `check_volume_access` (so a token may get a short or empty list, not an error)."""
+        node, storeid = req.path_params["node"], req.path_params["storage"]
+        if not re.fullmatch(r"[a-z][a-z0-9\-_.]*[a-z0-9]", storeid, re.IGNORECASE):
+            raise ApiError(400, "Parameter verification failed.",
+                           {"storage": f"invalid format - storage ID '{storeid}' contains illegal characters\n"})
+        self._perms.require_any(req.token, f"/storage/{storeid}", ("Datastore.Audit", "Datastore.AllocateSpace"))
+        self._require_node(node)
+        storage = self._storages.get(storeid)
+        if storage is None:
+            raise ApiError(500, f"storage '{storeid}' does not exist")
+        wanted = [req.query["content"]] if "content" in req.query else list(_CONTENT_TYPES)
+        types = {t for t in wanted if t in storage.content}
+        vmid = int(req.query["vmid"]) if "vmid" in req.query else None
+        out = []
+        for vol in self._volumes(storage):
+            if vol["content"] not in types:
+                continue
+            if vmid is not None and (vol["content"] in ("iso", "vztmpl") or vol.get("vmid") != vmid):
+                continue  # with vmid, PVE lists only that guest's images and backups
+            if self._may_read_volume(req.token, storeid, vol):
+                out.append(dict(vol))
+        return sorted(out, key=lambda v: str(v["volid"]).lower())
+
     def _access_permissions(self, req: _Request) -> object:
         subject = self._permission_subject(req.token, req.query.get("userid"))
         path = req.query.get("path")
         if path is not None:
-            return {path: dict.fromkeys(sorted(self._subject_privileges(subject, path)), 1)}
-        paths = set(_STANDARD_PERMISSION_PATHS) | {f"/pool/{p}" for p in self.world.pools}
-        paths |= {f"/vms/{g.vmid}" for g in self.world.guests if g.pool}
-        paths |= {_normalise_acl_path(p) for t in subject for p in t.acl}
+            return {path: self._subject_flags(subject, path)}
         result = {}
-        for p in sorted(paths):
-            privs = self._subject_privileges(subject, p)
-            if privs:  # PVE leaves out paths where the subject has nothing
-                result[p] = dict.fromkeys(sorted(privs), 1)
+        for p in sorted(self._permission_paths):
+            flags = self._subject_flags(subject, p)
+            if flags:  # PVE leaves out paths where the subject has nothing (NoAccess included)
+                result[p] = flags
         return result
 
     # -- helpers --
@@ -395,17 +477,50 @@ class PveApi:
         return entry
 
     def _storage_resources(self, token: LabToken) -> list[dict[str, Any]]:
+        # pve-manager's extract_storage_stats: one entry per storage and node.
         out: list[dict[str, Any]] = []
-        for storage, plugin, content, shared in _STORAGES:
-            if not self._perms.has(token, f"/storage/{storage}", "Datastore.Audit"):
+        for s in _STORAGES:
+            if not self._perms.has(token, f"/storage/{s.id}", "Datastore.Audit"):
                 continue
             for node in self.world.nodes:
-                maxdisk = (40 if shared else 1) * 1024 * GIB
-                out.append({"id": f"storage/{node.name}/{storage}", "type": "storage", "storage": storage,
-                            "node": node.name, "status": "available", "plugintype": plugin,
-                            "content": content, "shared": int(shared), "maxdisk": maxdisk,
-                            "disk": maxdisk * (10 + _stable(storage, node.name, modulo=50)) // 100})
+                maxdisk = (40 if s.shared else 1) * 1024 * GIB
+                out.append({"id": f"storage/{node.name}/{s.id}", "type": "storage", "storage": s.id,
+                            "node": node.name, "status": "available", "plugintype": s.plugin,
+                            "content": ",".join(s.content), "shared": int(s.shared), "maxdisk": maxdisk,
+                            "disk": maxdisk * (10 + _stable(s.id, node.name, modulo=50)) // 100})
         return out
+
+    def _volumes(self, storage: _Storage) -> list[dict[str, Any]]:
+        """Every volume on `storage`, unfiltered (a shared storage holds the same on every node)."""
+        if storage.id == "local":
+            return list(_LOCAL_FILES)
+        out = []
+        for g in self.world.guests:
+            disk_storage, volname, size_gib = _root_disk(g)
+            if disk_storage == storage.id:
+                # RBDPlugin list_images: rbd_ls's name/size/parent/vmid (parent undef -> null),
+                # format 'raw'; list_volumes adds 'rootdir' for containers, 'images' for VMs.
+                out.append({"volid": f"{storage.id}:{volname}", "name": volname, "size": size_gib * GIB,
+                            "parent": None, "vmid": g.vmid, "format": "raw",
+                            "content": "rootdir" if g.type == "lxc" else "images"})
+        return out
+
+    def _may_read_volume(self, token: LabToken, storeid: str, vol: Mapping[str, Any]) -> bool:
+        """pve-storage's PVE::Storage::check_volume_access, for listing (no owning vmid given)."""
+        storage_privs = self._perms.privileges(token, f"/storage/{storeid}")
+        if "Datastore.Allocate" in storage_privs:
+            return True
+        content, owner = vol["content"], vol.get("vmid")
+        if content in ("iso", "vztmpl", "import"):
+            return bool(storage_privs & {"Datastore.AllocateSpace", "Datastore.Audit"})
+        if content == "backup" and owner:
+            return ("Datastore.AllocateSpace" in storage_privs
+                    and self._perms.has(token, f"/vms/{owner}", "VM.Backup"))
+        if content in ("images", "rootdir") and owner:
+            # Not VM.Audit: a disk image is listed to whoever may configure the guest's disks.
+            return ("Datastore.Audit" in storage_privs
+                    and self._perms.has(token, f"/vms/{owner}", "VM.Config.Disk"))
+        return False
 
     def _pool_entry(self, poolid: str) -> dict[str, Any]:
         comment = next((t.legal_name for t in self.world.tenants if t.pool == poolid), None)
@@ -418,9 +533,7 @@ class PveApi:
                            {"vmid": f"type check ('integer') failed - got '{raw_vmid}'"})
         vmid = int(raw_vmid)
         self._perms.require(req.token, f"/vms/{vmid}", "VM.Audit")
-        if node not in self._nodes:
-            raise ApiError(500, f"hostname lookup '{node}' failed - failed to get address info for: "
-                                f"{node}: Name or service not known")
+        self._require_node(node)
         if "snapshot" in req.query:
             raise ApiError(500, f"snapshot '{req.query['snapshot']}' does not exist")
         guest = next((g for g in self.world.guests if g.vmid == vmid), None)
@@ -428,6 +541,11 @@ class PveApi:
             confdir = "qemu-server" if kind == "qemu" else "lxc"
             raise ApiError(500, f"Configuration file 'nodes/{node}/{confdir}/{vmid}.conf' does not exist")
         return guest
+
+    def _require_node(self, node: str) -> None:
+        if node not in self._nodes:  # the proxy to the node fails
+            raise ApiError(500, f"hostname lookup '{node}' failed - failed to get address info for: "
+                                f"{node}: Name or service not known")
 
     def _permission_subject(self, token: LabToken, userid: str | None) -> list[LabToken]:
         """Whose permissions /access/permissions reports, as the tokens whose ACLs make them up."""
@@ -443,15 +561,29 @@ class PveApi:
         # tokens hold, so the user is reported with the union of its tokens' ACLs.
         return found
 
-    def _subject_privileges(self, subject: list[LabToken], path: str) -> frozenset[str]:
-        return frozenset().union(*(self._perms.privileges(t, path) for t in subject))
+    def _subject_flags(self, subject: list[LabToken], path: str) -> dict[str, int]:
+        merged: dict[str, int] = {}
+        for t in subject:
+            for priv, flag in self._perms.flags(t, path).items():
+                merged[priv] = max(merged.get(priv, 0), flag)
+        return dict(sorted(merged.items()))
 
 
 # --- guest configs ---------------------------------------------------------------------------------
 
 
+def _root_disk(g: LabGuest) -> tuple[str, str, int]:
+    """(storage, volume name, size in GiB) of the guest's one disk, as RBD names it."""
+    prefix = "base" if g.template else "vm"  # PVE renames a template's disks to base-*
+    return _GUEST_DISK_STORAGE, f"{prefix}-{g.vmid}-disk-0", _disk_gib(g)
+
+
+def _disk_option(g: LabGuest) -> str:
+    storage, volname, size_gib = _root_disk(g)
+    return f"{storage}:{volname},size={size_gib}G"
+
+
 def _qemu_config(g: LabGuest, world: LabWorld) -> dict[str, Any]:
-    disk_prefix = "base" if g.template else "vm"  # PVE renames a template's disks to base-*
     cfg: dict[str, Any] = {
         "agent": "1",
         "boot": "order=scsi0;" + ";".join(f"net{i}" for i in range(len(g.nics))),
@@ -461,7 +593,7 @@ def _qemu_config(g: LabGuest, world: LabWorld) -> dict[str, Any]:
         "memory": str(g.memory_mb),
         "name": g.name,
         "ostype": "l26",
-        "scsi0": f"ceph-vm:{disk_prefix}-{g.vmid}-disk-0,size={_disk_gib(g)}G",
+        "scsi0": _disk_option(g),
         "scsihw": "virtio-scsi-single",
         "smbios1": f"uuid={uuid.uuid5(uuid.NAMESPACE_URL, f'lab:{world.cluster_name}:{g.vmid}:smbios')}",
         "sockets": 1,
@@ -478,7 +610,7 @@ def _lxc_config(g: LabGuest) -> dict[str, Any]:
         "hostname": g.name,
         "memory": g.memory_mb,  # unlike QEMU, still an integer for containers
         "ostype": "debian",
-        "rootfs": f"ceph-vm:{'base' if g.template else 'vm'}-{g.vmid}-disk-0,size={_disk_gib(g)}G",
+        "rootfs": _disk_option(g),
         "swap": 512,
         "unprivileged": 1,
     }
@@ -520,8 +652,25 @@ def _check_query(route: _Route, query: Mapping[str, str]) -> None:
             errors[name] = "property is not defined in schema and the schema does not allow additional properties"
         elif spec.enum is not None and value not in spec.enum:
             errors[name] = f"value '{value}' does not have a value in the enumeration '{', '.join(spec.enum)}'"
+        elif spec.check is not None and (problem := spec.check(value)) is not None:
+            errors[name] = problem
     if errors:
         raise ApiError(400, "Parameter verification failed.", errors)
+
+
+def _check_content_type(value: str) -> str | None:
+    # A format check: PVE prefixes the verifier's die message (which ends in a newline).
+    return None if value in _CONTENT_TYPES else f"invalid format - invalid content type '{value}'\n"
+
+
+def _check_vmid(value: str) -> str | None:
+    if not re.fullmatch(r"[+-]?\d+", value):
+        return f"type check ('integer') failed - got '{value}'"
+    if int(value) < 100:
+        return "value must have a minimum value of 100"
+    if int(value) > 999999999:
+        return "value must have a maximum value of 999999999"
+    return None
 
 
 def _status_phrase(status: int) -> str:

@@ -57,7 +57,12 @@ class LabGuest:
 
 @dataclass(frozen=True)
 class LabToken:
-    """An API token and the ACL it holds: path -> privileges (propagated to sub-paths)."""
+    """An API token and the ACL it holds: path -> privileges (propagated to sub-paths).
+
+    The most specific entry on a path replaces what its parents grant. An empty tuple is an
+    explicit "no access" (PVE's NoAccess role): it takes away on that path and below whatever a
+    parent grants, and privileges on a pool do not bring it back.
+    """
 
     userid: str  # e.g. "attest@pve"
     tokenid: str  # e.g. "evidence"
@@ -164,6 +169,10 @@ def demo_world() -> LabWorld:
         # A token someone scoped too narrowly: it sees two guests and nothing cluster-wide.
         LabToken("attest@pve", "narrow", "9a4e7c21-d3b8-4f06-8e5a-61c7f0b2d493",
                  {"/vms/101": ("VM.Audit",), "/vms/120": ("VM.Audit",)}),
+        # Looks complete (PVEAuditor on /) but someone set NoAccess on the shared PBX: VM 120 is
+        # silently missing from every list, and /access/permissions at / and /vms looks the same.
+        LabToken("attest@pve", "blinkered", "7e22cafa-aec1-446e-bce8-9ac4e04a60f7",
+                 {"/": AUDITOR_PRIVS, "/vms/120": ()}),
     )
     return LabWorld(
         cluster_name="pbx-cluster-1", pve_version="9.0.4", pve_release="9.0", repoid="39d8a4de7dfb2c40",

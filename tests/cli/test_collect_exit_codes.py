@@ -78,3 +78,9 @@ def test_missing_config_and_bad_period_are_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "YYYY-MM" in proc.stderr
     proc = attest("init", tmp_path / "ws", cwd=tmp_path)
     assert proc.returncode == 2 and "already exists" in proc.stderr
+    proc = attest("evaluate", "--config", cfg, "--period", "2999-01", cwd=tmp_path)
+    assert proc.returncode == 2 and "has not started" in proc.stderr
+    proc = attest("evaluate", "--config", cfg, "--period", "2026-10", "--as-of", "2026-11-15T00:00:00Z", cwd=tmp_path)
+    assert proc.returncode == 2 and "outside the period 2026-10" in proc.stderr
+    proc = attest("evaluate", "--config", cfg, "--as-of", "2026-11-15", cwd=tmp_path)
+    assert proc.returncode == 2 and "time zone offset" in proc.stderr

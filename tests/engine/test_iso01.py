@@ -139,3 +139,46 @@ def test_config_change_leaves_a_trace(ws) -> None:  # type: ignore[no-untyped-de
     assert "No PBX instance" in results["moretti"].reason["en"]
     assert results["nautilus"].verdict == Verdict.PASS  # the shared VM now belongs to it alone
     log.close()
+
+
+def test_a_later_partial_collection_showing_a_shared_vm_turns_the_verdict_to_fail(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    from attest.config import load_config
+    from attest.lab.server import LabServer
+    from attest.lab.world import demo_world
+    from attest.workspace import config_document, write_config
+
+    log = EvidenceLog.open(ws.database_url, ws.evidence_dir)
+    run_collection(ws, log, _signer(ws))
+    world = demo_world()
+    # Someone tags acme's VM 101 for bellini too; the next collection then dies before finishing.
+    guests = tuple(dataclasses.replace(g, tags=(*g.tags, "t-bellini")) if g.vmid == 101 else g for g in world.guests)
+    changed = dataclasses.replace(world, guests=guests)
+    with LabServer(changed, tmp_path / "lab2", error_paths={"/nodes/pve2/qemu/103/config": 500}) as lab2:
+        doc = config_document(world, lab2.url, str(lab2.ca_path))
+        doc["database_url"] = ws.database_url
+        ws2 = load_config(write_config(ws.base, doc))
+        assert run_collection(ws2, log, _signer(ws2)).status == "partial"
+    results, _ = _iso01(ws2, log)
+    assert results["acme"].verdict == Verdict.FAIL, results["acme"].reason
+    assert "VM 101" in results["acme"].reason["en"]
+    assert results["bellini"].verdict == Verdict.FAIL
+    assert results["conti"].verdict == Verdict.PASS  # untouched tenants still stand on the complete run
+    log.close()
+
+
+def test_an_edited_record_stops_the_evaluation(ws) -> None:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    from evidence.log import LogIntegrityError
+
+    log = EvidenceLog.open(ws.database_url, ws.evidence_dir)
+    run_collection(ws, log, _signer(ws))
+    with log.engine.begin() as conn:
+        row = conn.execute(sa.text("SELECT idx, body FROM records WHERE subject = 'pve-main/qemu/120'")).one()
+        forged = bytes(row.body).replace(b"t-nautilus", b"t-moretti")
+        conn.execute(sa.text("UPDATE records SET body = :b WHERE idx = :i"), {"b": forged, "i": row.idx})
+    with pytest.raises(LogIntegrityError):
+        _iso01(ws, log)
+    log.close()

@@ -15,14 +15,14 @@ from attest.pki import DemoPki
 from attest.signing import ProviderSigner
 from attest.verify import load_trust_anchors
 from evidence import merkle
-from evidence.log import EvidenceLog, NewRecord
+from evidence.log import EvidenceLog, LogIntegrityError, NewRecord, RunInProgress
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
 def _fill(log: EvidenceLog, signer: ProviderSigner, runs: int = 3, per_run: int = 4) -> None:
     for k in range(runs):
-        run = log.begin_run("collect")
+        run = log.begin_run("collect", signer)
         log.append(run, [NewRecord("pve-main", "proxmox.guest", f"pve-main/qemu/{100 + i}",
                                    {"vmid": 100 + i, "run": k, "note": "é ✓"}, T0) for i in range(per_run)])
         log.finish_run(run, "ok", signer)
@@ -53,7 +53,7 @@ def _exec(log: EvidenceLog, sql: str, **params: object) -> None:
 def test_untouched_log_verifies(log: EvidenceLog, anchors: list) -> None:  # type: ignore[type-arg]
     outcome = log.verify(anchors)
     assert outcome.ok, outcome.problems
-    assert (outcome.tree_size, outcome.checkpoints) == (12, 3)
+    assert (outcome.tree_size, outcome.checkpoints) == (15, 3)  # 3 runs x (4 records + their attest.run)
 
 
 def test_records_are_stored_as_exact_canonical_bytes(log: EvidenceLog) -> None:
@@ -66,7 +66,7 @@ def test_records_are_stored_as_exact_canonical_bytes(log: EvidenceLog) -> None:
 
 def test_secrets_are_scrubbed_before_hashing(db_url: str, tmp_path: Path, signer: ProviderSigner) -> None:
     log = EvidenceLog.open(db_url, tmp_path / "ev2")
-    run = log.begin_run("collect")
+    run = log.begin_run("collect", signer)
     [rec] = log.append(run, [NewRecord("s", "x.y", "s/1", {
         "password": "hunter2", "nested": {"token_value": "abc-123"},
         "header": "Authorization: PVEAPIToken=attest@pve!evidence=3f1c2a7e-5b9d", "url": "https://u:pw@h/x",
@@ -82,7 +82,7 @@ def test_secrets_are_scrubbed_before_hashing(db_url: str, tmp_path: Path, signer
 
 
 def test_identical_record_is_not_logged_twice(log: EvidenceLog, signer: ProviderSigner) -> None:
-    run = log.begin_run("collect")
+    run = log.begin_run("collect", signer)
     rec = NewRecord("s", "k.k", "s/1", {"a": 1}, T0)
     assert len(log.append(run, [rec, rec])) == 1
     assert log.append(run, [rec]) == []
@@ -102,7 +102,8 @@ def test_edit_with_recomputed_leaf_is_caught_by_the_signed_root(log: EvidenceLog
     _exec(log, "UPDATE records SET body = :b, leaf_hash = :h WHERE idx = :i", b=forged,
           h=merkle.leaf_hash(forged), i=rec.idx)
     problems = _problems(log, anchors)
-    assert any(f"#4–#{7}" in p and "checkpoint 2" in p for p in problems), problems
+    assert any("#5–#9" in p and "checkpoint 2" in p for p in problems), problems
+    assert not any("checkpoint 3" in p for p in problems), problems  # the damage is blamed once
 
 
 def test_deleted_record_is_named(log: EvidenceLog, anchors: list) -> None:  # type: ignore[type-arg]
@@ -116,25 +117,26 @@ def test_appended_record_is_named(log: EvidenceLog, anchors: list) -> None:  # t
                            "subject": "pve-main/qemu/666", "collected_at": "2026-11-20T10:00:00Z",
                            "payload": {"vmid": 666}, "artifacts": []})
     _exec(log, "INSERT INTO records (idx, leaf_hash, body, run_id, source, kind, subject, collected_at) "
-               "VALUES (12, :h, :b, 1, 'pve-main', 'proxmox.guest', 'pve-main/qemu/666', '2026-11-20T10:00:00Z')",
+               "VALUES (15, :h, :b, 1, 'pve-main', 'proxmox.guest', 'pve-main/qemu/666', '2026-11-20T10:00:00Z')",
           h=merkle.leaf_hash(body), b=body)
     problems = _problems(log, anchors)
-    assert any("#12" in p and "after the last signed checkpoint" in p for p in problems), problems
+    assert any("#15" in p and "after the last signed checkpoint" in p for p in problems), problems
 
 
 def test_truncated_log_is_named_even_with_its_checkpoints_removed(log: EvidenceLog, anchors: list) -> None:  # type: ignore[type-arg]
-    _exec(log, "DELETE FROM records WHERE idx >= 8")
-    _exec(log, "DELETE FROM checkpoints WHERE tree_size > 8")
-    _exec(log, "UPDATE log_meta SET size = 8")
+    _exec(log, "DELETE FROM records WHERE idx >= 10")
+    _exec(log, "DELETE FROM checkpoints WHERE tree_size > 10")
+    _exec(log, "UPDATE log_meta SET size = 10")
+    _exec(log, "DELETE FROM runs WHERE id = 3")
     problems = _problems(log, anchors)
     # the database alone now looks consistent: the witness file is what remembers
-    assert any("checkpoint 3 (tree size 12) is in the witness file but was removed" in p for p in problems), problems
+    assert any("checkpoint 3 (tree size 15) is in the witness file but was removed" in p for p in problems), problems
 
 
 def test_truncated_records_under_a_checkpoint_are_named(log: EvidenceLog, anchors: list) -> None:  # type: ignore[type-arg]
-    _exec(log, "DELETE FROM records WHERE idx >= 10")
+    _exec(log, "DELETE FROM records WHERE idx >= 12")
     problems = _problems(log, anchors)
-    assert any("truncated" in p and "#10–#11" in p for p in problems), problems
+    assert any("truncated" in p and "#12–#14" in p for p in problems), problems
 
 
 def test_checkpoint_signed_by_another_key_is_rejected(log: EvidenceLog, tmp_path: Path) -> None:
@@ -158,3 +160,121 @@ def test_inclusion_proofs_check_against_the_checkpoint(log: EvidenceLog) -> None
     proofs = log.inclusion_proofs([0, 5, 11], cp.tree_size)
     for i, proof in proofs.items():
         assert merkle.verify_inclusion(leaves[i], i, cp.tree_size, proof, cp.root_hash)
+
+
+def test_signing_refuses_a_log_whose_signed_part_was_rewritten(log: EvidenceLog, signer: ProviderSigner) -> None:
+    rec = next(log.records(subject="pve-main/qemu/100", run_id=2))
+    forged = rec.body.replace(b'"vmid":100', b'"vmid":997')
+    _exec(log, "UPDATE records SET body = :b, leaf_hash = :h WHERE idx = :i", b=forged,
+          h=merkle.leaf_hash(forged), i=rec.idx)
+    run = log.begin_run("evaluate", signer)
+    with pytest.raises(LogIntegrityError, match="no longer matches signed checkpoint 3"):
+        log.finish_run(run, "ok", signer)
+
+
+def test_signing_refuses_records_slipped_in_under_another_run(log: EvidenceLog, signer: ProviderSigner) -> None:
+    body = canonical_json({"v": 1, "run": 1, "source": "pve-main", "kind": "proxmox.guest",
+                           "subject": "pve-main/qemu/666", "collected_at": "2026-11-20T10:00:00Z",
+                           "payload": {"vmid": 666, "tags": ["t-acme"]}, "artifacts": []})
+    _exec(log, "INSERT INTO records (idx, leaf_hash, body, run_id, source, kind, subject, collected_at) "
+               "VALUES (15, :h, :b, 1, 'pve-main', 'proxmox.guest', 'pve-main/qemu/666', '2026-11-20T10:00:00Z')",
+          h=merkle.leaf_hash(body), b=body)
+    _exec(log, "UPDATE log_meta SET size = 16")
+    run = log.begin_run("collect", signer)
+    with pytest.raises(LogIntegrityError, match="record #15 claims run 1"):
+        log.finish_run(run, "ok", signer)
+
+
+def test_reading_an_edited_record_fails_loudly(log: EvidenceLog) -> None:
+    rec = next(log.records(subject="pve-main/qemu/101", run_id=3))
+    _exec(log, "UPDATE records SET body = :b WHERE idx = :i", b=rec.body.replace(b"101", b"109"), i=rec.idx)
+    with pytest.raises(LogIntegrityError, match=f"record #{rec.idx}"):
+        list(log.records(run_id=3))
+
+
+def test_text_rewrite_of_a_record_is_reported_not_a_crash(log: EvidenceLog, anchors: list) -> None:  # type: ignore[type-arg]
+    if log.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's dynamic typing is what lets a shell turn a BLOB into TEXT")
+    _exec(log, "UPDATE records SET body = CAST(body AS TEXT) WHERE idx = 3")
+    problems = _problems(log, anchors)
+    assert any("record #3" in p and "text" in p for p in problems), problems
+
+
+def test_middle_checkpoint_removed_everywhere_is_named(log: EvidenceLog, anchors: list) -> None:  # type: ignore[type-arg]
+    _exec(log, "DELETE FROM checkpoints WHERE id = 2")
+    lines = log.witness_path.read_text().splitlines()
+    log.witness_path.write_text("\n".join(line for line in lines if '"id": 2,' not in line) + "\n")
+    problems = _problems(log, anchors)
+    assert any("checkpoint(s) 2 missing" in p for p in problems), problems
+
+
+def test_deleted_head_row_is_named_and_never_silently_recreated(log: EvidenceLog, anchors: list, db_url: str,
+                                                               tmp_path: Path) -> None:  # type: ignore[type-arg]
+    _exec(log, "DELETE FROM log_meta")
+    assert any("log_meta" in p for p in _problems(log, anchors))
+    with pytest.raises(LogIntegrityError, match="log_meta"):
+        EvidenceLog.open(db_url, tmp_path / "evidence")
+
+
+def test_missing_witness_line_is_restored_from_a_validly_signed_checkpoint(log: EvidenceLog, anchors: list,
+                                                                            db_url: str, tmp_path: Path) -> None:  # type: ignore[type-arg]
+    lines = log.witness_path.read_text().splitlines()
+    log.witness_path.write_text("\n".join(lines[:-1]) + "\n")  # as if it crashed before writing it
+    assert any("not in the witness file" in p for p in _problems(log, anchors))
+    reopened = EvidenceLog.open(db_url, tmp_path / "evidence")
+    assert reopened.verify(anchors).ok
+    reopened.close()
+
+
+def test_interrupted_run_is_closed_as_aborted_and_never_used(log: EvidenceLog, signer: ProviderSigner,
+                                                             anchors: list) -> None:  # type: ignore[type-arg]
+    run = log.begin_run("collect", signer)
+    log.append(run, [NewRecord("pve-main", "proxmox.guest", "pve-main/qemu/555", {"vmid": 555}, T0)])
+    # the process that ran it is gone
+    _exec(log, "UPDATE runs SET owner = 'gone-host:1', started_at = '2020-01-01T00:00:00Z' WHERE id = :r", r=run)
+    assert any("run still in progress" in n for n in log.verify(anchors).notes)
+    nxt = log.begin_run("collect", signer)
+    aborted = [r.payload for r in log.records(kind="attest.run") if r.payload["run"] == run]
+    assert aborted and aborted[0]["status"] == "aborted"
+    log.finish_run(nxt, "ok", signer, {"sources": []})
+    outcome = log.verify(anchors)
+    assert outcome.ok, outcome.problems
+    assert any("aborted" in n for n in outcome.notes)
+
+
+def test_a_second_live_run_is_refused(log: EvidenceLog, signer: ProviderSigner) -> None:
+    run = log.begin_run("collect", signer)
+    with pytest.raises(RunInProgress, match=f"run {run}"):
+        log.begin_run("collect", signer)
+    log.finish_run(run, "ok", signer)
+
+
+def test_concurrent_appends_never_reuse_a_position(log: EvidenceLog, signer: ProviderSigner, anchors: list) -> None:  # type: ignore[type-arg]
+    import threading
+
+    run = log.begin_run("collect", signer)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(10):
+                log.append(run, [NewRecord("s", "k.k", f"s/{n}/{i}", {"n": n, "i": i}, T0)])
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    log.finish_run(run, "ok", signer)
+    outcome = log.verify(anchors)
+    assert outcome.ok and outcome.tree_size == 15 + 40 + 1, outcome.problems
+
+
+def test_huge_integers_survive_canonicalisation(log: EvidenceLog, signer: ProviderSigner) -> None:
+    run = log.begin_run("collect", signer)
+    [rec] = log.append(run, [NewRecord("s", "k.k", "s/big", {"netin": 2**60, "ok": True, "small": 7}, T0)])
+    log.finish_run(run, "ok", signer)
+    assert rec.payload == {"netin": str(2**60), "ok": True, "small": 7}

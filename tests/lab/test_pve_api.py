@@ -23,6 +23,8 @@ from attest.lab.world import AUDITOR_PRIVS, LabToken, LabWorld, demo_world
 WORLD = demo_world()
 EVIDENCE = next(t for t in WORLD.tokens if t.tokenid == "evidence")
 NARROW = next(t for t in WORLD.tokens if t.tokenid == "narrow")
+BLINKERED = next(t for t in WORLD.tokens if t.tokenid == "blinkered")
+GIB = 1024**3
 
 
 def _client(server: LabServer, token: LabToken, *, secret: str | None = None, timeout: float = 5) -> ProxmoxAPI:
@@ -45,6 +47,11 @@ def pve(lab: LabServer) -> ProxmoxAPI:
 @pytest.fixture(scope="module")
 def narrow(lab: LabServer) -> ProxmoxAPI:
     return _client(lab, NARROW)
+
+
+@pytest.fixture(scope="module")
+def blinkered(lab: LabServer) -> ProxmoxAPI:
+    return _client(lab, BLINKERED)
 
 
 def _raises(call: Any, *args: Any, **kwargs: Any) -> ResourceException:
@@ -125,6 +132,10 @@ def test_resources_type_filter(pve: ProxmoxAPI) -> None:
     storages = pve.cluster.resources.get(type="storage")
     assert {(s["node"], s["storage"]) for s in storages} == {(n, s) for n in ("pve1", "pve2", "pve3")
                                                              for s in ("local", "ceph-vm")}
+    for s in storages:
+        assert s["id"] == f"storage/{s['node']}/{s['storage']}" and s["status"] == "available"
+        assert (s["plugintype"], s["shared"], s["content"]) == (
+            ("rbd", 1, "images,rootdir") if s["storage"] == "ceph-vm" else ("dir", 0, "backup,iso,vztmpl"))
     assert pve.cluster.resources.get(type="sdn") == []
     untyped = pve.cluster.resources.get()
     assert {e["type"] for e in untyped} == {"qemu", "lxc", "node", "storage", "pool"}
@@ -207,15 +218,125 @@ def test_config_needs_vm_audit(narrow: ProxmoxAPI) -> None:
 # --- permissions -----------------------------------------------------------------------------------
 
 
+TOP_LEVEL_PATHS = {"/", "/access", "/access/groups", "/nodes", "/pool", "/sdn", "/storage", "/vms"}
+POOL_MEMBER_PATHS = {f"/vms/{g.vmid}" for g in WORLD.guests if g.pool}
+
+
 def test_access_permissions(pve: ProxmoxAPI, narrow: ProxmoxAPI) -> None:
     assert narrow.access.permissions.get() == {"/vms/101": {"VM.Audit": 1}, "/vms/120": {"VM.Audit": 1}}
     mine = pve.access.permissions.get()
-    assert mine["/"] == dict.fromkeys(AUDITOR_PRIVS, 1)
-    assert mine["/vms/101"] == mine["/"] and "/pool/acme" in mine
-    assert pve.access.permissions.get(path="/vms/102") == {"/vms/102": dict.fromkeys(AUDITOR_PRIVS, 1)}
+    auditor = dict.fromkeys(AUDITOR_PRIVS, 1)
+    # get_effective_permissions: the top-level paths, every path in the ACL tree (the other
+    # tokens' /vms/101 and /vms/120 included) and the pool members -- not the pools themselves.
+    assert set(mine) == TOP_LEVEL_PATHS | POOL_MEMBER_PATHS | {"/vms/120"}
+    assert all(privs == auditor for privs in mine.values())
+    assert mine["/vms"]["VM.Audit"] == 1 and mine["/pool"]["Pool.Audit"] == 1
+    assert "/vms/107" not in mine and "/pool/acme" not in mine  # in no pool / in no ACL
+    assert pve.access.permissions.get(path="/vms/102") == {"/vms/102": auditor}
+    assert pve.access.permissions.get(path="/pool/acme") == {"/pool/acme": auditor}
     assert narrow.access.permissions.get(path="/") == {"/": {}}
     assert pve.access.permissions.get(userid=NARROW.full_id)["/vms/120"] == {"VM.Audit": 1}
     assert _raises(narrow.access.permissions.get, userid=EVIDENCE.full_id).status_code == 403
+
+
+def test_blinkered_token_looks_complete_but_cannot_see_vm_120(pve: ProxmoxAPI, blinkered: ProxmoxAPI) -> None:
+    full, mine = pve.access.permissions.get(), blinkered.access.permissions.get()
+    for path in ("/", "/vms", "/pool", "/storage", "/nodes"):
+        assert mine[path] == full[path]
+    # NoAccess leaves no privilege on /vms/120, so PVE leaves the path out rather than showing it empty.
+    assert set(full) - set(mine) == {"/vms/120"}
+    assert blinkered.access.permissions.get(path="/vms/120") == {"/vms/120": {}}
+    assert sorted(g["vmid"] for g in blinkered.cluster.resources.get(type="vm")) == sorted(
+        g.vmid for g in WORLD.guests if g.vmid != 120)
+    assert not any(e.get("vmid") == 120 for e in blinkered.cluster.resources.get())
+    err = _raises(blinkered.nodes("pve1").qemu(120).config.get)
+    assert (err.status_code, err.content) == (403, "Permission check failed (/vms/120, VM.Audit)")
+
+
+# --- storage content ---------------------------------------------------------------------------------
+
+
+def test_storage_content_needs_datastore_audit(narrow: ProxmoxAPI) -> None:
+    err = _raises(narrow.nodes("pve1").storage("ceph-vm").content.get)
+    assert (err.status_code, err.content) == (
+        403, "Permission check failed (/storage/ceph-vm, Datastore.Audit|Datastore.AllocateSpace)")
+
+
+def test_storage_content_hides_disk_images_from_an_auditor(pve: ProxmoxAPI, blinkered: ProxmoxAPI) -> None:
+    # As pve-storage's check_volume_access: an image is listed to whoever holds Datastore.Audit on
+    # the storage *and* VM.Config.Disk on its guest (or Datastore.Allocate on the storage). The
+    # PVEAuditor-like tokens hold neither, so the list is silently empty -- for VM 120 and all others.
+    for client in (pve, blinkered):
+        assert client.nodes("pve2").storage("ceph-vm").content.get() == []
+        assert client.nodes("pve2").storage("ceph-vm").content.get(content="images", vmid=120) == []
+        files = client.nodes("pve1").storage("local").content.get()
+        assert [(f["content"], f["format"]) for f in files] == [("iso", "iso"), ("vztmpl", "tzst")]
+        assert all(f["volid"].startswith(f"local:{f['content']}/") and f["size"] > 0 and f["ctime"] > 0
+                   and "vmid" not in f for f in files)
+    assert pve.nodes("pve1").storage("local").content.get(content="images") == []
+    assert pve.nodes("pve1").storage("local").content.get(vmid=101) == []  # no backups in the lab
+
+
+def test_storage_content_errors(pve: ProxmoxAPI) -> None:
+    err = _raises(pve.nodes("pve1").storage("nope").content.get)
+    assert (err.status_code, err.content) == (500, "storage 'nope' does not exist")
+    assert _raises(pve.nodes("pve9").storage("ceph-vm").content.get).status_code == 500
+    err = _raises(pve.nodes("pve1").storage("ceph-vm").content.get, content="disks", vmid="abc")
+    assert err.status_code == 400 and set(err.errors) == {"content", "vmid"}
+    assert _raises(pve.nodes("pve1").storage("ceph-vm").content.get, vmid=99).errors == {
+        "vmid": "value must have a minimum value of 100"}
+    assert set(_raises(pve.nodes("pve1").storage("9x").content.get).errors) == {"storage"}
+
+
+# Tokens that may see disk images: one may configure every guest's disks but has NoAccess on
+# VM 120; one administers the storage, which shows it every image -- VM 120's too, although it
+# cannot see VM 120 itself. That is how a disk image can reveal a guest the inventory misses.
+DISKS = LabToken("attest@pve", "disks", "disks-secret",
+                 {"/": AUDITOR_PRIVS, "/vms": (*AUDITOR_PRIVS, "VM.Config.Disk"), "/vms/120": ()})
+STORAGE_ADMIN = LabToken("attest@pve", "storage-admin", "storage-admin-secret",
+                         {"/": AUDITOR_PRIVS, "/storage/ceph-vm": (*AUDITOR_PRIVS, "Datastore.Allocate"),
+                          "/vms/120": ()})
+
+
+@pytest.fixture(scope="module")
+def disk_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    world = dataclasses.replace(WORLD, tokens=(*WORLD.tokens, DISKS, STORAGE_ADMIN))
+    with LabServer(world, tmp_path_factory.mktemp("disk-lab")) as server:
+        yield server
+
+
+def test_storage_content_lists_each_guest_disk_as_pve_names_it(disk_lab: LabServer) -> None:
+    pve = _client(disk_lab, STORAGE_ADMIN)
+    volumes = pve.nodes("pve1").storage("ceph-vm").content.get()
+    assert [v["volid"] for v in volumes] == sorted(v["volid"] for v in volumes)
+    by_vmid = {v["vmid"]: v for v in volumes}
+    assert sorted(by_vmid) == sorted(g.vmid for g in WORLD.guests)  # VM 120 included
+    assert by_vmid[101] == {"volid": "ceph-vm:vm-101-disk-0", "name": "vm-101-disk-0", "size": 32 * GIB,
+                            "parent": None, "vmid": 101, "format": "raw", "content": "images"}
+    assert (by_vmid[106]["volid"], by_vmid[106]["content"], by_vmid[106]["size"]) == (
+        "ceph-vm:vm-106-disk-0", "rootdir", 8 * GIB)
+    assert by_vmid[9000]["volid"] == "ceph-vm:base-9000-disk-0"
+    # Shared storage: the same list on every node. Each volid is the one the guest's config uses.
+    for node in ("pve2", "pve3"):
+        assert pve.nodes(node).storage("ceph-vm").content.get() == volumes
+    for g in WORLD.guests:
+        cfg = pve.nodes(g.node)(g.type)(g.vmid).config.get() if g.vmid != 120 else None
+        if cfg is not None:
+            disk = cfg["scsi0"] if g.type == "qemu" else cfg["rootfs"]
+            assert disk.split(",")[0] == by_vmid[g.vmid]["volid"]
+    # ... while the token cannot see VM 120 itself.
+    assert 120 not in {g["vmid"] for g in pve.cluster.resources.get(type="vm")}
+    assert _raises(pve.nodes("pve1").qemu(120).config.get).status_code == 403
+    assert [v["volid"] for v in pve.nodes("pve3").storage("ceph-vm").content.get(vmid=120)] == [
+        "ceph-vm:vm-120-disk-0"]
+    rootdirs = pve.nodes("pve1").storage("ceph-vm").content.get(content="rootdir")
+    assert [v["vmid"] for v in rootdirs] == [106, 109, 901]
+    assert pve.nodes("pve1").storage("ceph-vm").content.get(content="backup") == []
+
+
+def test_storage_content_follows_vm_config_disk_per_guest(disk_lab: LabServer) -> None:
+    volumes = _client(disk_lab, DISKS).nodes("pve2").storage("ceph-vm").content.get()
+    assert sorted(v["vmid"] for v in volumes) == sorted(g.vmid for g in WORLD.guests if g.vmid != 120)
 
 
 # --- methods and paths -------------------------------------------------------------------------------
@@ -299,6 +420,35 @@ def test_most_specific_acl_entry_wins() -> None:
     assert acl_privileges(token, "/vms/1200") == set(AUDITOR_PRIVS)  # a sibling, not a sub-path
     api, h = _api_with(dict(token.acl))
     assert _get(api, h, "/access/permissions", path="/vms/120") == {"/vms/120": {"VM.Audit": 1}}
+
+
+def test_pool_privileges_reach_members_unpropagated() -> None:
+    # PVE shows what a guest gets only through its pool with the propagate flag 0.
+    api, h = _api_with({"/pool/acme": ("VM.Audit", "Pool.Audit")})
+    both = {"Pool.Audit": 1, "VM.Audit": 1}
+    assert _get(api, h, "/access/permissions") == {
+        "/pool/acme": both, "/vms/101": dict.fromkeys(both, 0), "/vms/102": dict.fromkeys(both, 0)}
+
+
+def test_no_access_on_a_guest_is_not_trumped_by_its_pool() -> None:
+    api, h = _api_with({"/": AUDITOR_PRIVS, "/vms/101": ()})
+    assert 101 not in {g["vmid"] for g in _get(api, h, "/cluster/resources", type="vm")}
+    perms = _get(api, h, "/access/permissions")
+    assert "/vms/101" not in perms and perms["/vms/102"] == dict.fromkeys(AUDITOR_PRIVS, 1)
+    r = api.handle("GET", "/api2/json/nodes/pve1/qemu/101/config", {}, h)
+    assert (r.status, r.reason) == (403, "Permission check failed (/vms/101, VM.Audit)")
+    # pve-manager's Pool.pm does not filter members by VM.Audit: the pool still names the guest.
+    (acme,) = _get(api, h, "/pools", poolid="acme")
+    assert [m["vmid"] for m in acme["members"]] == [101, 102]
+
+
+def test_no_access_on_a_pool_hides_its_guests() -> None:
+    api, h = _api_with({"/": AUDITOR_PRIVS, "/pool/acme": ()})
+    assert {101, 102}.isdisjoint(g["vmid"] for g in _get(api, h, "/cluster/resources", type="vm"))
+    assert "acme" not in {p["poolid"] for p in _get(api, h, "/pools")}
+    perms = _get(api, h, "/access/permissions")
+    assert {"/pool/acme", "/vms/101", "/vms/102"}.isdisjoint(perms) and "/vms/103" in perms
+    assert perms["/pool"] == dict.fromkeys(AUDITOR_PRIVS, 1)
 
 
 def test_answers_are_deterministic_and_digest_follows_content() -> None:

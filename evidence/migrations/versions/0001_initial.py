@@ -1,4 +1,4 @@
-"""The evidence log: runs, per-source outcomes, Merkle leaves, signed checkpoints, artifacts, documents.
+"""The evidence log: runs, Merkle leaves, signed checkpoints, artifacts, documents.
 
 Revision ID: 0001
 Revises:
@@ -27,18 +27,7 @@ def upgrade() -> None:
         sa.Column("started_at", sa.String(20), nullable=False),
         sa.Column("finished_at", sa.String(20), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
-    )
-    op.create_table(
-        "run_sources",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False, index=True),
-        sa.Column("source_id", sa.String(64), nullable=False),
-        sa.Column("source_type", sa.String(32), nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("error", sa.Text, nullable=True),
-        sa.Column("started_at", sa.String(20), nullable=False),
-        sa.Column("finished_at", sa.String(20), nullable=False),
-        sa.Column("records", sa.Integer, nullable=False),
+        sa.Column("owner", sa.String(300), nullable=True),
     )
     op.create_table(
         "records",
@@ -76,10 +65,9 @@ def upgrade() -> None:
         sa.Column("period", sa.String(7), nullable=False),
         sa.Column("issued_at", sa.String(20), nullable=False),
         sa.Column("supersedes", sa.String(32), nullable=True),
-        sa.Column("record_idx", sa.BigInteger, nullable=True),
     )
 
 
 def downgrade() -> None:
-    for table in ("documents", "artifacts", "checkpoints", "records", "run_sources", "runs", "log_meta"):
+    for table in ("documents", "artifacts", "checkpoints", "records", "runs", "log_meta"):
         op.drop_table(table)
