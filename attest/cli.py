@@ -38,6 +38,9 @@ AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Judge evidence as 
                                                              "offset); default min(period end, now)")]
 TenantOpt = Annotated[list[str] | None, typer.Option("--tenant", "-t", help="Only this tenant (repeatable)")]
 
+# How long a command waits for another run (a timer's `attest run`) to release the log.
+RUN_WAIT_S = 600.0
+
 VERDICT_STYLE = {"pass": "green", "fail": "bold red", "insufficient_evidence": "yellow", "not_applicable": "dim",
                  "waived": "cyan"}
 
@@ -130,7 +133,7 @@ def _collect(loaded: Any, log: Any, only: list[str] | None) -> Any:
         raise BadInput(f"--source {', '.join(unknown)}: not in {loaded.path} (known: {', '.join(sorted(known))})")
     with err.status("Collecting…") as status:
         summary = run_collection(loaded, log, _signer(loaded), only,
-                                 progress=lambda s: status.update(f"Collecting from {s}…"))
+                                 progress=lambda s: status.update(f"Collecting from {s}…"), wait_s=RUN_WAIT_S)
     for r in summary.sources:
         if r.ok:
             err.print(f"[green]✓[/green] {r.source_id}: {r.records} records in {r.seconds:.1f} s")
@@ -150,7 +153,7 @@ def evaluate(config: ConfigOpt = None, tenant: TenantOpt = None, period: PeriodO
 
     with _workspace(config) as (loaded, log):
         p = _period(loaded, period)
-        ev = run_evaluate(loaded, log, _signer(loaded), p, _as_of(as_of, p), tenant)
+        ev = run_evaluate(loaded, log, _signer(loaded), p, _as_of(as_of, p), tenant, wait_s=RUN_WAIT_S)
         if as_json:
             sys.stdout.write(json.dumps(_evaluation_json(loaded, ev), indent=2, ensure_ascii=False) + "\n")
         else:
@@ -208,8 +211,9 @@ def _render(loaded: Any, log: Any, tenant: list[str] | None, period: str | None,
     signer = _signer(loaded)
     p = _period(loaded, period)
     with err.status("Evaluating…") as status:
-        ev = run_evaluate(loaded, log, signer, p, _as_of(as_of, p), tenant)
-        return issue(loaded, log, signer, ev, progress=lambda t: status.update(f"Rendering and signing {t}…"))
+        ev = run_evaluate(loaded, log, signer, p, _as_of(as_of, p), tenant, wait_s=RUN_WAIT_S)
+        return issue(loaded, log, signer, ev, progress=lambda t: status.update(f"Rendering and signing {t}…"),
+                     wait_s=RUN_WAIT_S)
 
 
 def _print_documents(loaded: Any, docs: list[Any]) -> None:
@@ -285,11 +289,17 @@ def verify(files: Annotated[list[Path], typer.Argument(help="PDF, HTML or JSON d
 @evidence_app.command("verify")
 def evidence_verify(config: ConfigOpt = None) -> None:
     """Recompute every leaf and root and check every checkpoint: exit 1 naming what changed."""
+    from attest.config import load_config
     from attest.verify import load_trust_anchors
+    from evidence.log import EvidenceLog
 
-    with _workspace(config) as (loaded, log):
-        anchors = load_trust_anchors([loaded.resolve(p) for p in loaded.model.provider.trust_anchors])
+    loaded = load_config(_config_path(config))
+    anchors = load_trust_anchors([loaded.resolve(p) for p in loaded.model.provider.trust_anchors])
+    log = EvidenceLog.open(loaded.database_url, loaded.evidence_dir, repair=False)  # verification writes nothing
+    try:
         outcome = log.verify(anchors)
+    finally:
+        log.close()
     for note in outcome.notes:
         out.print(f"[cyan]note:[/cyan] {note}")
     if outcome.ok:

@@ -48,9 +48,9 @@ class RunSummary:
 
 def run_collection(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSigner,
                    only: list[str] | None = None,
-                   progress: Callable[[str], None] | None = None) -> RunSummary:
+                   progress: Callable[[str], None] | None = None, wait_s: float = 0) -> RunSummary:
     sources = [s for s in config.model.sources if not only or s.id in only]
-    run_id = log.begin_run("collect", signer)
+    run_id = log.begin_run("collect", signer, wait_s)
     results: list[SourceResult] = []
     for source in sources:
         if progress:

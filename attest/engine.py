@@ -166,7 +166,7 @@ def judge(ctx: CheckContext, controls: Sequence[Control], tenant: TenantConfig) 
 
 
 def evaluate(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSigner, period: Period,
-             as_of: datetime | None = None, tenant_ids: Sequence[str] | None = None) -> Evaluation:
+             as_of: datetime | None = None, tenant_ids: Sequence[str] | None = None, wait_s: float = 0) -> Evaluation:
     """Record the configuration used, close with a checkpoint (which first checks that the log
     still matches its signed checkpoints), then judge.
 
@@ -177,7 +177,7 @@ def evaluate(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSigner, p
     tenants = [config.tenant(t) for t in tenant_ids] if tenant_ids else list(config.model.tenants)
     controls = load_catalog()
     now = datetime.now(UTC)
-    run_id = log.begin_run("evaluate", signer)
+    run_id = log.begin_run("evaluate", signer, wait_s)
     tenant_parts = {t.id: t.model_dump(mode="json") for t in config.model.tenants}
     records = [NewRecord(source="attest", kind="attest.config", subject="config", payload={
         "digest": config.digest, "provider_config": config.provider_part(),

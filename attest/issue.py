@@ -140,29 +140,34 @@ def write_documents(att: Attestation, signer: ProviderSigner, out_dir: Path) -> 
 
 
 def issue(config: LoadedConfig, log: EvidenceLog, signer: ProviderSigner, evaluation: Evaluation,
-          progress: Callable[[str], None] | None = None) -> list[IssuedDocument]:
+          progress: Callable[[str], None] | None = None, wait_s: float = 0) -> list[IssuedDocument]:
+    """Issue one document per evaluated tenant inside a `render` run, so that every document
+    written is recorded (`attest.document`) and signed into the log, even when a later tenant fails."""
     issued: list[IssuedDocument] = []
     cited, proofs = _cited_positions(log, evaluation)
+    run_id = log.begin_run("render", signer, wait_s)
     records: list[NewRecord] = []
-    for tenant_id in evaluation.results:
-        tenant = config.tenant(tenant_id)
-        if progress:
-            progress(tenant_id)
-        supersedes = log.latest_document(tenant.id, evaluation.period.label)
-        document_id = new_document_id()
-        log.register_document(document_id, tenant.id, evaluation.period.label, supersedes)
-        att = build_attestation(config, evaluation, tenant, document_id, supersedes, cited, proofs)
-        out_dir = config.output_dir / tenant.id / evaluation.period.label
-        pdf, html, js = write_documents(att, signer, out_dir)
-        issued.append(IssuedDocument(tenant.id, document_id, att.overall, pdf, html, js, supersedes))
-        records.append(NewRecord(source="attest", kind=DOCUMENT_KIND, subject=f"document/{document_id}", payload={
-            "document_id": document_id, "tenant": tenant.id, "period": evaluation.period.label,
-            "supersedes": supersedes, "overall": att.overall.value,
-            "checkpoint": {"tree_size": att.checkpoint.tree_size, "root_hash": att.checkpoint.root_hash},
-            "files": {p.suffix.lstrip("."): sha256_hex(p.read_bytes()) for p in (pdf, html, js)},
-        }, collected_at=datetime.now(UTC)))
-    if records:
-        run_id = log.begin_run("render", signer)
+    try:
+        for tenant_id in evaluation.results:
+            tenant = config.tenant(tenant_id)
+            if progress:
+                progress(tenant_id)
+            supersedes = log.latest_document(tenant.id, evaluation.period.label)
+            document_id = new_document_id()
+            log.register_document(document_id, tenant.id, evaluation.period.label, supersedes)
+            att = build_attestation(config, evaluation, tenant, document_id, supersedes, cited, proofs)
+            out_dir = config.output_dir / tenant.id / evaluation.period.label
+            pdf, html, js = write_documents(att, signer, out_dir)
+            issued.append(IssuedDocument(tenant.id, document_id, att.overall, pdf, html, js, supersedes))
+            records.append(NewRecord(source="attest", kind=DOCUMENT_KIND, subject=f"document/{document_id}",
+                                     payload={
+                "document_id": document_id, "tenant": tenant.id, "period": evaluation.period.label,
+                "supersedes": supersedes, "overall": att.overall.value,
+                "checkpoint": {"tree_size": att.checkpoint.tree_size, "root_hash": att.checkpoint.root_hash},
+                "files": {p.suffix.lstrip("."): sha256_hex(p.read_bytes()) for p in (pdf, html, js)},
+            }, collected_at=datetime.now(UTC)))
+    finally:
         log.append(run_id, records)
-        log.finish_run(run_id, "ok", signer)
+        log.finish_run(run_id, "ok" if len(issued) == len(evaluation.results) else "partial", signer,
+                       {"documents": [d.document_id for d in issued]})
     return issued

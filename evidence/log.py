@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import socket
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from attest.canonical import canonical_json, parse_utc, utc_iso
@@ -190,22 +192,43 @@ def _now() -> str:
     return utc_iso(datetime.now(UTC))
 
 
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _process_start(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot), so a reused pid is not taken for it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
 def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    pid = os.getpid()
+    return f"{socket.gethostname()}|{_boot_id()}|{pid}|{_process_start(pid) or ''}"
 
 
 def _owner_alive(owner: str | None, started_at: str) -> bool:
     """Whether the process that started a run may still be running it."""
-    host, _, pid = (owner or "").rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+    parts = (owner or "").split("|")
+    if len(parts) == 4 and parts[0] == socket.gethostname():
+        _host, boot, pid, start = parts
+        if boot != _boot_id() or not pid.isdigit():
+            return False  # the machine rebooted since
+        current = _process_start(int(pid))
+        if current is None:
             return False
-        except PermissionError:
-            return True
-        return True
-    return datetime.now(UTC) - parse_utc(started_at) < STALE_RUN
+        return current == start or not start
+    try:
+        return datetime.now(UTC) - parse_utc(started_at) < STALE_RUN
+    except ValueError:
+        return False
 
 
 def _row_leaf_ok(row: Record) -> bool:
@@ -221,13 +244,15 @@ class EvidenceLog:
         self.witness_path = evidence_dir / "checkpoints.jsonl"
 
     @classmethod
-    def open(cls, database_url: str, evidence_dir: Path) -> EvidenceLog:
+    def open(cls, database_url: str, evidence_dir: Path, *, repair: bool = True) -> EvidenceLog:
+        """Open (and migrate) the log. *repair=False* is for verification: nothing is written."""
         evidence_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(database_url)
         migrate(engine)
         log = cls(engine, evidence_dir)
-        log._ensure_meta()
-        log._repair_witness()
+        if repair:
+            log._ensure_meta()
+            log._repair_witness()
         return log
 
     def close(self) -> None:
@@ -244,16 +269,23 @@ class EvidenceLog:
             s.add(LogMeta(id=1, log_id="log-" + secrets.token_hex(8), size=0, created_at=_now()))
 
     def _repair_witness(self) -> None:
-        """A crash between committing a checkpoint and writing its witness line leaves the line
-        missing; a checkpoint whose signature checks out is genuine, so its line is restored."""
+        """A crash between committing a checkpoint and writing its witness line leaves exactly the
+        newest line missing. Only that case is repaired, and only with a validly signed checkpoint:
+        anything else (a deleted or shortened witness file) is left for `evidence verify` to report,
+        since restoring it from the database would hide a rollback."""
         from evidence.verify import signature_valid, witness_entries
 
-        witnessed = witness_entries(self.witness_path) if self.witness_path.exists() else {}
-        if witnessed is None:
-            return  # unreadable witness file: leave it for `evidence verify` to report
-        for cp in self.checkpoints():
-            if cp.id not in witnessed and signature_valid(cp.signer_certificate, cp.body, cp.signature):
-                self._witness(cp)
+        try:
+            last = self.latest_checkpoint()
+        except (SQLAlchemyError, ValueError, LogIntegrityError):
+            return  # unreadable: `evidence verify` reports it
+        if last is None or not self.witness_path.exists():
+            return
+        witnessed, problems = witness_entries(self.witness_path)
+        if problems or last.id in witnessed or max(witnessed, default=0) != last.id - 1:
+            return
+        if signature_valid(last.signer_certificate, last.body, last.signature):
+            self._witness(last)
 
     def _witness(self, cp: SignedCheckpoint) -> None:
         with self.witness_path.open("a", encoding="utf-8") as fh:
@@ -272,22 +304,34 @@ class EvidenceLog:
 
     # --- runs ----------------------------------------------------------------------------
 
-    def begin_run(self, purpose: str, signer: CheckpointSigner) -> int:
-        """Start a run. Runs are serialised: a live run elsewhere refuses this one; a run whose
-        process died is first closed as aborted (with its own checkpoint)."""
-        with Session(self.engine) as s:
-            running = list(s.execute(select(Run).where(Run.status == "running").order_by(Run.id)).scalars())
-        for run in running:
-            if _owner_alive(run.owner, run.started_at):
-                raise RunInProgress(f"run {run.id} ({run.purpose}, started {run.started_at} by {run.owner}) is still "
-                                    "in progress; try again when it has finished")
-            self._close(run.id, "aborted", signer, {"note": "the run was interrupted before it finished; its records "
-                                                            "are kept but no check relies on them"})
-        with Session(self.writer) as s, s.begin():
-            row = Run(purpose=purpose, started_at=_now(), status="running", owner=_owner())
-            s.add(row)
-            s.flush()
-            return row.id
+    def begin_run(self, purpose: str, signer: CheckpointSigner, wait_s: float = 0) -> int:
+        """Start a run. Runs are serialised: while another live run holds the log this waits up to
+        *wait_s* seconds, then refuses; a run whose process died is first closed as aborted (with
+        its own checkpoint). The check and the insert happen under the log's head lock, so two
+        runs starting at the same instant cannot both start."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            with Session(self.writer) as s, s.begin():
+                self._lock_head(s)
+                running = list(s.execute(select(Run).where(Run.status == "running").order_by(Run.id)).scalars())
+                live = [r for r in running if _owner_alive(r.owner, r.started_at)]
+                dead = [r.id for r in running if r not in live]
+                if not running:
+                    row = Run(purpose=purpose, started_at=_now(), status="running", owner=_owner())
+                    s.add(row)
+                    s.flush()
+                    return row.id
+                blocker = live[0] if live else None
+                blocker_text = (f"run {blocker.id} ({blocker.purpose}, started {blocker.started_at})"
+                                if blocker else "")
+            for run_id in dead:
+                self._close(run_id, "aborted", signer, {"note": "the run was interrupted before it finished; "
+                                                                "its records are kept but no check relies on them"})
+            if blocker is None:
+                continue
+            if time.monotonic() >= deadline:
+                raise RunInProgress(f"{blocker_text} is still in progress; try again when it has finished")
+            time.sleep(0.5)
 
     def finish_run(self, run_id: int, status: str, signer: CheckpointSigner,
                    summary: dict[str, Any] | None = None) -> SignedCheckpoint:
@@ -302,7 +346,12 @@ class EvidenceLog:
                 raise LogIntegrityError(f"run {run_id} does not exist")
             if run.status != "running":
                 raise LogIntegrityError(f"run {run_id} is already closed ({run.status})")
-            self._check_before_signing(s, meta, run_id)
+            already = s.execute(select(Checkpoint.id).where(Checkpoint.run_id == run_id)).first() or s.execute(
+                select(Record.idx).where(Record.kind == RUN_KIND, Record.subject == f"run/{run_id}")).first()
+            if already:
+                raise LogIntegrityError(f"run {run_id} is marked as running but a signed record already closed it: "
+                                        "its status was altered; run `attest evidence verify`")
+            self._check_before_signing(s, meta, run_id, signer)
             finished = _now()
             closing = NewRecord(source="attest", kind=RUN_KIND, subject=f"run/{run_id}", payload={
                 "run": run_id, "purpose": run.purpose, "status": status, "started_at": run.started_at,
@@ -330,17 +379,40 @@ class EvidenceLog:
             raise LogIntegrityError("the log's head row (log_meta) is missing")
         return meta
 
-    def _check_before_signing(self, s: Session, meta: LogMeta, run_id: int) -> None:
-        """Refuse to sign over a log that no longer matches its last checkpoint, or whose unsigned
-        tail holds records of another run (inserted behind this run's back)."""
+    def _check_before_signing(self, s: Session, meta: LogMeta, run_id: int, signer: CheckpointSigner) -> None:
+        """Refuse to sign over a log that no longer matches its last signed checkpoint (as signed,
+        and as the witness file holds it), or whose unsigned tail holds records of another run."""
+        from evidence.verify import signature_valid, witness_entries
+
         last = s.execute(select(Checkpoint).order_by(Checkpoint.id.desc()).limit(1)).scalar_one_or_none()
-        signed_size = last.tree_size if last else 0
+        witnessed, witness_problems = (witness_entries(self.witness_path) if self.witness_path.exists()
+                                       else ({}, []))
+        if witness_problems:
+            raise LogIntegrityError(f"witness file: {witness_problems[0]}; run `attest evidence verify`")
+        if max(witnessed, default=0) > (last.id if last else 0):
+            raise LogIntegrityError("the witness file holds checkpoints the database does not (the database was "
+                                    "rolled back): run `attest evidence verify`")
+        signed_size, signed_root = 0, merkle.EMPTY_ROOT
+        if last is not None:
+            cp = _checkpoint(last, meta.log_id)
+            try:
+                body = json.loads(cp.body)
+                signed_size, signed_root = int(body["tree_size"]), bytes.fromhex(body["root_hash"])
+                chain = cp.signer_chain
+            except (ValueError, KeyError, TypeError) as exc:
+                raise LogIntegrityError(f"checkpoint {cp.id} is unreadable: run `attest evidence verify`") from exc
+            if not signature_valid(chain[0], cp.body, cp.signature) or not _same_authority(chain, signer):
+                raise LogIntegrityError(f"checkpoint {cp.id} is not validly signed by this provider: "
+                                        "run `attest evidence verify`")
+            if witnessed.get(cp.id) != (cp.body, cp.signature):
+                raise LogIntegrityError(f"checkpoint {cp.id} differs from (or is missing in) the witness file: "
+                                        "run `attest evidence verify`")
         rows = list(s.execute(select(Record).order_by(Record.idx)).scalars())
-        if [r.idx for r in rows] != list(range(len(rows))) or len(rows) != meta.size:
+        if [r.idx for r in rows] != list(range(len(rows))) or len(rows) != meta.size or len(rows) < signed_size:
             raise LogIntegrityError("the log's records are not contiguous (deleted or inserted records): "
                                     "run `attest evidence verify`")
-        if last is not None and merkle.root([r.leaf_hash for r in rows[:signed_size]]) != last.root_hash:
-            raise LogIntegrityError(f"the log no longer matches signed checkpoint {last.id}: "
+        if merkle.root([r.leaf_hash for r in rows[:signed_size]]) != signed_root:
+            raise LogIntegrityError(f"the log no longer matches signed checkpoint {last.id if last else 0}: "
                                     "run `attest evidence verify`")
         for r in rows[signed_size:]:
             if r.run_id != run_id:
@@ -401,12 +473,25 @@ class EvidenceLog:
 
     def latest_document(self, tenant_id: str, period: str) -> str | None:
         """The newest document issued for this tenant and period, from the signed log."""
+        closed_ok = {run for run, status in self._closed_runs().items() if status == "ok"}
         latest: str | None = None
         for rec in self.records(kind=DOCUMENT_KIND, up_to=self.signed_size()):
             p = rec.payload
-            if p.get("tenant") == tenant_id and p.get("period") == period:
+            if rec.run_id in closed_ok and p.get("tenant") == tenant_id and p.get("period") == period:
                 latest = str(p["document_id"])
         return latest
+
+    def _closed_runs(self) -> dict[int, str]:
+        """run id -> status, from the signed `attest.run` records. Two closing records for one run
+        never come from the log itself: that is tampering, and stops the reader."""
+        closed: dict[int, str] = {}
+        for rec in self.records(kind=RUN_KIND, up_to=self.signed_size()):
+            run = int(rec.payload.get("run", -1))
+            if run in closed or run != rec.run_id:
+                raise LogIntegrityError(f"run {run} has more than one closing record, or one written by another run "
+                                        f"(record #{rec.idx}): run `attest evidence verify`")
+            closed[run] = str(rec.payload.get("status"))
+        return closed
 
     # --- reading -------------------------------------------------------------------------
 
@@ -438,28 +523,35 @@ class EvidenceLog:
         if leaves is not None:
             q = q.where(Record.leaf_hash.in_([bytes.fromhex(h) for h in leaves]))
         with Session(self.engine) as s:
-            for row in s.execute(q).scalars():
+            try:
+                rows = list(s.execute(q).scalars())
+            except SQLAlchemyError as exc:  # e.g. a BLOB rewritten as text that is not UTF-8
+                raise LogIntegrityError("the log holds unreadable rows: run `attest evidence verify`") from exc
+            for row in rows:
                 if not _row_leaf_ok(row):
                     raise LogIntegrityError(f"record #{row.idx} ({row.kind} {row.subject}) does not match its leaf "
                                             "hash: run `attest evidence verify`")
                 yield _stored(row)
 
     def source_outcomes(self, source_id: str, up_to: int | None = None) -> list[SourceOutcome]:
-        """Each signed outcome of *source_id*, oldest first. Aborted runs, and runs closed by more
-        than one `attest.run` record (which the log itself never writes), give none."""
-        by_run: dict[int, list[StoredRecord]] = {}
+        """Each signed outcome of *source_id*, oldest first. Aborted runs give none."""
+        by_run: dict[int, StoredRecord] = {}
         for rec in self.records(kind=RUN_KIND, up_to=self.signed_size() if up_to is None else up_to):
-            by_run.setdefault(int(rec.payload.get("run", -1)), []).append(rec)
+            run = int(rec.payload.get("run", -1))
+            if run in by_run or run != rec.run_id:
+                raise LogIntegrityError(f"run {run} has more than one closing record, or one written by another run "
+                                        f"(record #{rec.idx}): run `attest evidence verify`")
+            by_run[run] = rec
         outcomes: list[SourceOutcome] = []
-        for run_id, recs in by_run.items():
-            if len(recs) != 1 or recs[0].run_id != run_id or recs[0].payload.get("status") == "aborted":
+        for run_id, rec in by_run.items():
+            if rec.payload.get("status") == "aborted":
                 continue
-            for src in recs[0].payload.get("sources", []):
+            for src in rec.payload.get("sources", []):
                 if src.get("source") != source_id:
                     continue
                 outcomes.append(SourceOutcome(run_id, source_id, str(src.get("type")), str(src.get("status")),
                                               src.get("error"), parse_utc(src["started_at"]),
-                                              parse_utc(src["finished_at"]), int(src.get("records", 0)), recs[0]))
+                                              parse_utc(src["finished_at"]), int(src.get("records", 0)), rec))
         return sorted(outcomes, key=lambda o: (o.finished_at, o.run_id))
 
     def checkpoints(self) -> list[SignedCheckpoint]:
@@ -501,3 +593,18 @@ def _checkpoint(cp: Checkpoint, log_id: str) -> SignedCheckpoint:
     return SignedCheckpoint(id=cp.id, run_id=cp.run_id, log_id=log_id, tree_size=cp.tree_size,
                             root_hash=cp.root_hash, signed_at=parse_utc(cp.signed_at), body=cp.body,
                             signature=cp.signature, signer_cert_pem=cp.signer_cert)
+
+
+def _same_authority(chain: Sequence[x509.Certificate], signer: CheckpointSigner) -> bool:
+    """Whether a stored checkpoint was signed by this provider: the same key, or a certificate
+    issued under one of the authorities in the current signer's own chain (a renewed key)."""
+    def der(cert: x509.Certificate) -> bytes:
+        return cert.public_key().public_bytes(serialization.Encoding.DER,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    if der(chain[0]) == der(signer.certificate):
+        return True
+    from attest.verify import validate_signer_chain
+
+    roots = [c for c in signer.chain if c.issuer == c.subject] or list(signer.chain)
+    return bool(roots) and validate_signer_chain(list(chain), roots) is None

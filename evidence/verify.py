@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import LargeBinary, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from attest.canonical import parse_utc
@@ -43,16 +43,24 @@ def _ranges(indices: Sequence[int]) -> str:
     return ", ".join(out)
 
 
-def witness_entries(path: Path) -> dict[int, tuple[bytes, bytes]] | None:
-    """id -> (body, signature) from the witness file; None when a line is unreadable."""
+def witness_entries(path: Path) -> tuple[dict[int, tuple[bytes, bytes]], list[str]]:
+    """id -> (body, signature) from the witness file, and what is wrong with it: unreadable lines,
+    and two different signed checkpoints under one id (a fork: the log was rolled back and
+    signed again)."""
     entries: dict[int, tuple[bytes, bytes]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    problems: list[str] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         try:
             entry = json.loads(line)
-            entries[int(entry["id"])] = (entry["body"].encode(), base64.b64decode(entry["signature"]))
+            cid, value = int(entry["id"]), (entry["body"].encode(), base64.b64decode(entry["signature"]))
         except (ValueError, KeyError, TypeError):
-            return None
-    return entries
+            problems.append(f"line {n} is not a well-formed checkpoint")
+            continue
+        if cid in entries and entries[cid] != value:
+            problems.append(f"checkpoint {cid} appears twice with different content (line {n}): the log was rolled "
+                            "back and signed again")
+        entries.setdefault(cid, value)
+    return entries, problems
 
 
 @dataclass
@@ -69,19 +77,49 @@ class _Cp:
     signed: dict[str, Any] | None  # the parsed signed body
 
 
-def _read_checkpoints(rows: list[Checkpoint]) -> list[_Cp]:
+@dataclass
+class _Row:
+    """A record row as read, tolerating damage (binary columns are read through CAST AS BLOB, so a
+    value rewritten as text that is not UTF-8 is still read, and reported, not a crash)."""
+
+    idx: int
+    leaf_hash: bytes
+    body: bytes
+    as_text: bool  # SQLite only: the body was rewritten as TEXT
+    run_id: int
+    source: str
+    kind: str
+    subject: str
+    collected_at: str
+
+
+def _blob(column: Any) -> Any:
+    return cast(column, LargeBinary)
+
+
+def _read_rows(s: Session) -> list[_Row]:
+    kind_of_body = func.typeof(Record.body) if s.get_bind().dialect.name == "sqlite" else literal("blob")
+    q = select(Record.idx, _blob(Record.leaf_hash), _blob(Record.body), kind_of_body, Record.run_id, Record.source,
+               Record.kind, Record.subject, Record.collected_at).order_by(Record.idx)
+    return [_Row(int(r[0]), bytes(r[1] or b""), bytes(r[2] or b""), r[3] == "text", *r[4:]) for r in s.execute(q)]
+
+
+def _read_checkpoints(s: Session) -> list[_Cp]:
+    q = select(Checkpoint.id, Checkpoint.run_id, Checkpoint.tree_size, _blob(Checkpoint.root_hash),
+               _blob(Checkpoint.body), _blob(Checkpoint.signature), _blob(Checkpoint.signer_cert)
+               ).order_by(Checkpoint.id)
     out = []
-    for c in rows:
+    for cid, run_id, size, root, body, signature, cert in s.execute(q):
         try:
-            chain: list[x509.Certificate] | None = x509.load_pem_x509_certificates(c.signer_cert.encode())
-        except (ValueError, AttributeError):
+            chain: list[x509.Certificate] | None = x509.load_pem_x509_certificates(bytes(cert))
+        except (ValueError, TypeError):
             chain = None
         try:
-            signed = json.loads(c.body) if isinstance(c.body, bytes) else None
-        except ValueError:
+            signed = json.loads(bytes(body))
+        except (ValueError, UnicodeDecodeError):
             signed = None
-        body = c.body if isinstance(c.body, bytes) else str(c.body).encode()
-        out.append(_Cp(c.id, c.run_id, c.tree_size, bytes(c.root_hash), body, bytes(c.signature), chain, signed))
+        out.append(_Cp(cid, run_id, size, bytes(root or b""), bytes(body or b""), bytes(signature or b""), chain,
+                       signed if isinstance(signed, dict) else None))
     return out
 
 
@@ -91,9 +129,9 @@ def verify_log(log: EvidenceLog, anchors: Sequence[x509.Certificate]) -> VerifyO
     problems: list[Problem] = []
     notes: list[str] = []
     with Session(log.engine) as s:
-        rows = list(s.execute(select(Record).order_by(Record.idx)).scalars())
+        rows = _read_rows(s)
         meta = s.get(LogMeta, 1)
-        cps = _read_checkpoints(list(s.execute(select(Checkpoint).order_by(Checkpoint.id)).scalars()))
+        cps = _read_checkpoints(s)
         runs = list(s.execute(select(Run).order_by(Run.id)).scalars())
         artifact_ids = set(s.execute(select(Artifact.sha256)).scalars())
 
@@ -116,7 +154,7 @@ def verify_log(log: EvidenceLog, anchors: Sequence[x509.Certificate]) -> VerifyO
         problem = _check_record(r, artifact_ids)
         if problem:
             problems.append(Problem(problem, r.idx))
-        leaves[r.idx] = merkle.leaf_hash(r.body) if isinstance(r.body, bytes) else b"\x00" * 32
+        leaves[r.idx] = merkle.leaf_hash(r.body)
 
     # 3. Checkpoints: numbering, witness file, signature, chain, content, roots, consistency.
     problems += _check_numbering(cps, runs)
@@ -148,17 +186,33 @@ def verify_log(log: EvidenceLog, anchors: Sequence[x509.Certificate]) -> VerifyO
                                     f"{previous.id} ({previous.tree_size}): the log was rewound"))
         previous = cp
 
-    # 4. Records nobody signed: appended after the last checkpoint, outside any open run.
+    # 4. Records nobody signed: after the last checkpoint. Those of a run whose process is alive
+    # are work in progress; any other is an unsigned insertion (or the tail of a crashed run,
+    # which the next run closes as aborted).
+    from evidence.log import RUN_KIND, _owner_alive
+
     signed_size = cps[-1].tree_size if cps else 0
-    open_runs = {r.id for r in runs if r.status == "running"}
+    live_runs = {r.id for r in runs if r.status == "running" and _owner_alive(r.owner, r.started_at)}
     tail = [r for r in rows if r.idx >= signed_size]
-    foreign = [r.idx for r in tail if r.run_id not in open_runs]
-    if foreign:
-        problems.append(Problem(f"record(s) {_ranges(foreign)} appended after the last signed checkpoint, outside "
-                                "any open run (not covered by any signature)", foreign[0]))
-    if len(tail) > len(foreign):
-        notes.append(f"{len(tail) - len(foreign)} record(s) belong to a run still in progress (or interrupted; "
-                     "the next run closes it as aborted) and are not signed yet")
+    unsigned = [r.idx for r in tail if r.run_id not in live_runs]
+    if unsigned:
+        problems.append(Problem(f"record(s) {_ranges(unsigned)} appended after the last signed checkpoint, outside "
+                                "any live run: not covered by any signature (inserted, or left by an interrupted "
+                                "run that the next run will close as aborted)", unsigned[0]))
+    if len(tail) > len(unsigned):
+        notes.append(f"{len(tail) - len(unsigned)} record(s) belong to a run still in progress and are not signed yet")
+    closings: dict[int, list[int]] = {}
+    for r in rows:
+        if r.kind == RUN_KIND and r.idx < signed_size:
+            closings.setdefault(r.run_id, []).append(r.idx)
+    for run in runs:
+        idxs = closings.get(run.id, [])
+        if len(idxs) > 1:
+            problems.append(Problem(f"run {run.id} has {len(idxs)} signed closing records ({_ranges(idxs)}): a closed "
+                                    "run was reopened", idxs[1]))
+        elif idxs and run.status == "running":
+            problems.append(Problem(f"run {run.id} is marked as running but its signed record #{idxs[0]} closed it: "
+                                    "its status was altered", idxs[0]))
     aborted = [r.id for r in runs if r.status == "aborted"]
     if aborted:
         notes.append(f"run(s) {', '.join(map(str, aborted))} were interrupted and closed as aborted: their records "
@@ -176,9 +230,9 @@ def verify_log(log: EvidenceLog, anchors: Sequence[x509.Certificate]) -> VerifyO
     return VerifyOutcome(tree_size=len(rows), checkpoints=len(cps), problems=problems, notes=notes)
 
 
-def _check_record(r: Record, artifact_ids: set[str]) -> str | None:
+def _check_record(r: _Row, artifact_ids: set[str]) -> str | None:
     label = f"record #{r.idx} ({r.kind} {r.subject})"
-    if not isinstance(r.body, bytes):
+    if r.as_text:
         return f"{label} altered: its content was rewritten as text"
     if merkle.leaf_hash(r.body) != r.leaf_hash:
         return f"{label} altered: its content no longer matches its leaf hash"
@@ -251,14 +305,8 @@ def _compare_witness(path: Path, cps: list[_Cp]) -> list[Problem]:
 
     if not path.exists():
         return [Problem(f"witness file {path} is missing")] if cps else []
-    out: list[Problem] = []
-    witnessed: dict[int, tuple[bytes, bytes]] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        try:
-            entry = json.loads(line)
-            witnessed[int(entry["id"])] = (entry["body"].encode(), base64.b64decode(entry["signature"]))
-        except (ValueError, KeyError, TypeError):
-            out.append(Problem(f"{path}: line {n} is not a well-formed checkpoint"))
+    witnessed, issues = witness_entries(path)
+    out = [Problem(f"{path}: {issue}") for issue in issues]
     in_db = {cp.id: cp for cp in cps}
     for cid in sorted(set(witnessed) - set(in_db)):
         try:
@@ -269,7 +317,8 @@ def _compare_witness(path: Path, cps: list[_Cp]) -> list[Problem]:
                            "database"))
     for cid, cp in in_db.items():
         if cid not in witnessed:
-            out.append(Problem(f"checkpoint {cid} is in the database but not in the witness file"))
+            out.append(Problem(f"checkpoint {cid} is in the database but not in the witness file (after a crash "
+                               "while signing, the next attest command restores the newest line)"))
         elif witnessed[cid] != (cp.body, cp.signature):
             out.append(Problem(f"checkpoint {cid} differs from its copy in the witness file"))
     if witnessed:

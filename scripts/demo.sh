@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/attest demo "$@"
+exec "${ATTEST_VENV:-.venv}/bin/attest" demo "$@"
