@@ -73,14 +73,18 @@ class TenantInfo(Frozen):
 
 
 class CheckpointRef(Frozen):
-    """The signed tree head this attestation was built on."""
+    """The signed tree head this attestation was built on: with `body` (the exact bytes signed)
+    and `signer_chain`, anyone can check the signature and every inclusion proof from the
+    attestation alone (`attest verify` does)."""
 
     log_id: str
     tree_size: int
     root_hash: str  # hex
     signed_at: datetime
-    signature: str  # base64 DER ECDSA/RSA signature over the checkpoint's canonical JSON
+    body: str  # the canonical JSON that was signed: {"v","log_id","tree_size","root_hash","signed_at","run"}
+    signature: str  # base64 DER ECDSA/RSA signature over `body`
     signer_fingerprint: str  # SHA-256 (hex) of the signer certificate (DER)
+    signer_chain: list[str]  # PEM: the signer certificate, then its issuers
 
 
 class InclusionProof(Frozen):
@@ -129,10 +133,12 @@ class Attestation(Frozen):
 
 
 def overall_verdict(results: list[Result]) -> Verdict:
-    """Worst verdict first: any fail, else any insufficient evidence (or nothing judged), else pass."""
+    """Worst verdict first: any fail, else any insufficient evidence, else pass — but only when
+    at least one control actually passed: a document whose controls are all waived or not
+    applicable has proven nothing, and says so rather than "every control passed"."""
     verdicts = {r.verdict for r in results}
     if Verdict.FAIL in verdicts:
         return Verdict.FAIL
-    if Verdict.INSUFFICIENT_EVIDENCE in verdicts or not verdicts:
+    if Verdict.INSUFFICIENT_EVIDENCE in verdicts or Verdict.PASS not in verdicts:
         return Verdict.INSUFFICIENT_EVIDENCE
     return Verdict.PASS

@@ -14,13 +14,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from attest.errors import AttestError, BadInput, CheckFailed
+
+if TYPE_CHECKING:  # the heavy modules load only in the commands that need them (fast --help)
+    from cryptography import x509
+
+    from attest.config import LoadedConfig
+    from evidence.log import EvidenceLog
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Attest: signed, verifiable attestations that hosted PBX instances are run properly.")
@@ -49,14 +55,37 @@ def _config_path(config: Path | None) -> Path:
     return config or Path(os.environ.get("ATTEST_CONFIG", "attest.yaml"))
 
 
+def _open_log(loaded: LoadedConfig, *, repair: bool = True) -> EvidenceLog:
+    """Open the workspace's evidence log; a database that cannot be reached is bad input (exit 2)
+    named in one line, credentials scrubbed."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from evidence.log import EvidenceLog
+    from evidence.scrub import scrub_text
+
+    try:
+        return EvidenceLog.open(loaded.database_url, loaded.evidence_dir, repair=repair)
+    except (SQLAlchemyError, ImportError, OSError) as exc:
+        detail = scrub_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise BadInput(f"{loaded.path}: database_url: cannot open the evidence log: {detail}") from exc
+
+
+def _anchors(paths: list[Path]) -> list[x509.Certificate]:
+    from attest.verify import UnusableInput, load_trust_anchors
+
+    try:
+        return load_trust_anchors(paths)
+    except (UnusableInput, ValueError, OSError) as exc:
+        raise BadInput(f"trust anchors: {exc}") from exc
+
+
 @contextmanager
-def _workspace(config: Path | None) -> Iterator[tuple[Any, Any]]:
+def _workspace(config: Path | None) -> Iterator[tuple[LoadedConfig, EvidenceLog]]:
     """Load the config and open its evidence log (closed on exit)."""
     from attest.config import load_config
-    from evidence.log import EvidenceLog
 
     loaded = load_config(_config_path(config))
-    log = EvidenceLog.open(loaded.database_url, loaded.evidence_dir)
+    log = _open_log(loaded)
     try:
         yield loaded, log
     finally:
@@ -247,7 +276,7 @@ def verify(files: Annotated[list[Path], typer.Argument(help="PDF, HTML or JSON d
            = None,
            config: ConfigOpt = None) -> None:
     """Verify signed documents: exit 0 valid and trusted, 1 invalid or untrusted, 2 unusable input."""
-    from attest.verify import UnusableInput, load_trust_anchors, verify_file
+    from attest.verify import UnusableInput, verify_file
 
     anchor_paths = list(trust or [])
     cfg_path = _config_path(config)
@@ -258,10 +287,7 @@ def verify(files: Annotated[list[Path], typer.Argument(help="PDF, HTML or JSON d
         anchor_paths += [loaded.resolve(p) for p in loaded.model.provider.trust_anchors]
     if not anchor_paths:
         raise BadInput("no trust anchor: pass --trust CA.pem or run where attest.yaml lists trust_anchors")
-    try:
-        anchors = load_trust_anchors(anchor_paths)
-    except (UnusableInput, ValueError, OSError) as exc:
-        raise BadInput(str(exc)) from exc
+    anchors = _anchors(anchor_paths)
     worst = 0
     for path in files:
         try:
@@ -274,8 +300,10 @@ def verify(files: Annotated[list[Path], typer.Argument(help="PDF, HTML or JSON d
             when = f", signed {report.signing_time:%Y-%m-%d %H:%M:%S %Z}" if report.signing_time else ""
             doc = report.details.get("document_id")
             added = report.details.get("annotations_added") or []
+            proofs = report.details.get("evidence_proofs")
             out.print(f"[green]VALID[/green] {path}: signer {report.signer}{when}"
                       + (f", document {doc}" if doc else "")
+                      + (f"; {proofs}" if proofs else "")
                       + (f"; {len(added)} annotation(s) added after signing, as the signature permits" if added
                          else ""))
         else:
@@ -290,12 +318,10 @@ def verify(files: Annotated[list[Path], typer.Argument(help="PDF, HTML or JSON d
 def evidence_verify(config: ConfigOpt = None) -> None:
     """Recompute every leaf and root and check every checkpoint: exit 1 naming what changed."""
     from attest.config import load_config
-    from attest.verify import load_trust_anchors
-    from evidence.log import EvidenceLog
 
     loaded = load_config(_config_path(config))
-    anchors = load_trust_anchors([loaded.resolve(p) for p in loaded.model.provider.trust_anchors])
-    log = EvidenceLog.open(loaded.database_url, loaded.evidence_dir, repair=False)  # verification writes nothing
+    anchors = _anchors([loaded.resolve(p) for p in loaded.model.provider.trust_anchors])
+    log = _open_log(loaded, repair=False)  # verification writes nothing
     try:
         outcome = log.verify(anchors)
     finally:

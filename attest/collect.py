@@ -37,7 +37,7 @@ class SourceResult:
 @dataclass
 class RunSummary:
     run_id: int
-    status: str  # ok | partial | failed
+    status: str  # ok | partial (any source failed)
     checkpoint: SignedCheckpoint
     sources: list[SourceResult] = field(default_factory=list)
 

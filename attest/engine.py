@@ -8,6 +8,7 @@ an `EvidenceGap`, which becomes `insufficient_evidence`, never `pass`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,8 @@ from attest.catalog import Control, load_catalog
 from attest.config import LoadedConfig, TenantConfig
 from attest.period import Period
 from evidence.log import CheckpointSigner, EvidenceLog, LogIntegrityError, NewRecord, SignedCheckpoint, StoredRecord
+
+logger = logging.getLogger(__name__)
 
 
 def fmt_time(moment: datetime) -> str:
@@ -156,10 +159,12 @@ def judge(ctx: CheckContext, controls: Sequence[Control], tenant: TenantConfig) 
             outcome = control.fn(ctx, tenant, params)
         except LogIntegrityError:
             raise  # a tampered log stops everything; it is not one control's problem
-        except Exception as exc:  # a broken check must never read as a pass
+        except Exception:  # a broken check must never read as a pass
+            # The details are for the operator (stderr), not for the customer's signed document.
+            logger.exception("check %s failed for tenant %s", control.entry.id, tenant.id)
             outcome = CheckOutcome(Verdict.INSUFFICIENT_EVIDENCE, {
-                "en": f"The check could not be completed ({type(exc).__name__}); no verdict is given.",
-                "it": f"Il controllo non ha potuto essere completato ({type(exc).__name__}); nessun esito.",
+                "en": "The check could not be completed because of an internal error; no verdict is given.",
+                "it": "Il controllo non ha potuto essere completato per un errore interno; nessun esito.",
             })
         results.append(_result(control, outcome, [ctx.config_record, ctx.tenant_records[tenant.id]]))
     return results
@@ -170,18 +175,19 @@ def evaluate(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSigner, p
     """Record the configuration used, close with a checkpoint (which first checks that the log
     still matches its signed checkpoints), then judge.
 
-    The configuration is recorded as one provider-wide `attest.config` record (no tenant data:
-    tenants appear only as digests) plus one `attest.tenant` record per tenant, so a tenant's
-    documents cite its own configuration and nobody else's."""
+    The configuration is recorded as one provider-wide `attest.config` record (no tenant data)
+    plus one `attest.tenant` record per tenant, so a tenant's documents cite its own
+    configuration and nobody else's."""
     as_of = (as_of or period.as_of()).astimezone(UTC).replace(microsecond=0)
     tenants = [config.tenant(t) for t in tenant_ids] if tenant_ids else list(config.model.tenants)
     controls = load_catalog()
     now = datetime.now(UTC)
     run_id = log.begin_run("evaluate", signer, wait_s)
     tenant_parts = {t.id: t.model_dump(mode="json") for t in config.model.tenants}
+    # Tenants enter the provider-wide record only through the digest of the whole configuration:
+    # a per-tenant digest of a small, guessable config would let a reader confirm a guessed customer.
     records = [NewRecord(source="attest", kind="attest.config", subject="config", payload={
-        "digest": config.digest, "provider_config": config.provider_part(),
-        "tenant_digests": sorted(digest_of(p) for p in tenant_parts.values()),
+        "digest": config.digest, "provider_config": config.provider_part(), "tenant_count": len(tenant_parts),
         "period": period.label, "as_of": utc_iso(as_of)}, collected_at=now)]
     records += [NewRecord(source="attest", kind="attest.tenant", subject=f"tenant/{t.id}", payload={
         "digest": digest_of(tenant_parts[t.id]), "tenant": tenant_parts[t.id], "config_digest": config.digest},

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from attest.attestation import (
     Attestation,
@@ -84,8 +85,9 @@ def build_attestation(config: LoadedConfig, evaluation: Evaluation, tenant: Tena
         results=results,
         config_digest=config.digest,
         checkpoint=CheckpointRef(log_id=cp.log_id, tree_size=cp.tree_size, root_hash=cp.root_hash.hex(),
-                                 signed_at=cp.signed_at, signature=_b64(cp.signature),
-                                 signer_fingerprint=_fingerprint(cp.signer_cert_pem)),
+                                 signed_at=cp.signed_at, body=cp.body.decode(), signature=_b64(cp.signature),
+                                 signer_fingerprint=_fingerprint(cp.signer_cert_pem),
+                                 signer_chain=[c.public_bytes(Encoding.PEM).decode() for c in cp.signer_chain]),
         proofs=[InclusionProof(leaf_index=cited[h], leaf_hash=h, audit_path=[x.hex() for x in proofs[cited[h]]])
                 for h in leaves],
         generated_at=datetime.now(UTC).replace(microsecond=0),

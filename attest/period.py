@@ -19,10 +19,6 @@ class Period:
     end: datetime  # UTC, exclusive
     time_zone: str
 
-    @property
-    def minutes(self) -> int:
-        return int((self.end - self.start).total_seconds() // 60)
-
     def as_of(self, now: datetime | None = None) -> datetime:
         """Evidence is judged as of min(period end, now)."""
         now = now or datetime.now(UTC)

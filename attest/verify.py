@@ -660,7 +660,7 @@ def verify_pdf(path: Path, trust_anchors: Sequence[x509.Certificate]) -> VerifyR
             report.valid = False
             report.reasons.extend(problems)
     if status is not None and status.intact and status.valid:
-        _check_attachment(reader, main.signed_revision, path, report)
+        _check_attachment(reader, main.signed_revision, path, report, trust_anchors)
         if (
             status.coverage == SignatureCoverageLevel.ENTIRE_REVISION
             and status.docmdp_ok
@@ -1002,7 +1002,8 @@ def _attachment_in_revision(reader: PdfFileReader, revision: int, name: str) -> 
     return None
 
 
-def _check_attachment(reader: PdfFileReader, revision: int, path: Path, report: VerifyReport) -> None:
+def _check_attachment(reader: PdfFileReader, revision: int, path: Path, report: VerifyReport,
+                      trust_anchors: Sequence[x509.Certificate]) -> None:
     try:
         attached = _attachment_in_revision(reader, revision, ATTACHMENT_NAME)
     except (PdfError, KeyError, TypeError, ValueError) as e:
@@ -1022,6 +1023,7 @@ def _check_attachment(reader: PdfFileReader, revision: int, path: Path, report: 
         return
     if isinstance(parsed, dict) and isinstance(parsed.get("document_id"), str):
         report.details["document_id"] = parsed["document_id"]
+    _check_evidence_claims(attached, trust_anchors, report)
     sibling = path.with_suffix(".json")
     if sibling.is_file():
         try:
@@ -1174,7 +1176,38 @@ def verify_dsse(path: Path, trust_anchors: Sequence[x509.Certificate]) -> Verify
     report.trusted = signature_ok and chain_problem is None
     if chain_problem and signature_ok:
         report.reasons.append(chain_problem)
+    if not digest_problem and subject_path.suffix == ".json":
+        _check_evidence_claims(subject_path.read_bytes(), trust_anchors, report)
     return report
+
+
+def _check_evidence_claims(data: bytes, trust_anchors: Sequence[x509.Certificate], report: VerifyReport) -> None:
+    """For an attestation's JSON: the checkpoint it names must be validly signed and every cited
+    record must be proven in that checkpoint's tree. Other JSON is left alone."""
+    from pydantic import ValidationError
+
+    from attest.attestation import SCHEMA, Attestation
+    from attest.proofs import checkpoint_trust_problem, integrity_problems
+
+    try:
+        if json.loads(data).get("schema") != SCHEMA:
+            return
+        att = Attestation.from_json_bytes(data)
+    except (ValueError, AttributeError, ValidationError):
+        report.valid = False
+        report.reasons.append("the attestation data is not a well-formed attestation")
+        return
+    problems = integrity_problems(att)
+    if problems:
+        report.valid = False
+        report.reasons.extend(problems)
+        return
+    trust = checkpoint_trust_problem(att, trust_anchors)
+    if trust:
+        report.trusted = False
+        report.reasons.append(trust)
+        return
+    report.details["evidence_proofs"] = f"checkpoint signature and {len(att.proofs)} inclusion proof(s) check out"
 
 
 def _subject_problem(statement: dict[str, Any], subject_path: Path) -> str | None:

@@ -473,7 +473,7 @@ class EvidenceLog:
 
     def latest_document(self, tenant_id: str, period: str) -> str | None:
         """The newest document issued for this tenant and period, from the signed log."""
-        closed_ok = {run for run, status in self._closed_runs().items() if status == "ok"}
+        closed_ok = {run for run, rec in self._closing_records().items() if rec.payload.get("status") == "ok"}
         latest: str | None = None
         for rec in self.records(kind=DOCUMENT_KIND, up_to=self.signed_size()):
             p = rec.payload
@@ -481,17 +481,18 @@ class EvidenceLog:
                 latest = str(p["document_id"])
         return latest
 
-    def _closed_runs(self) -> dict[int, str]:
-        """run id -> status, from the signed `attest.run` records. Two closing records for one run
-        never come from the log itself: that is tampering, and stops the reader."""
-        closed: dict[int, str] = {}
-        for rec in self.records(kind=RUN_KIND, up_to=self.signed_size()):
+    def _closing_records(self, up_to: int | None = None) -> dict[int, StoredRecord]:
+        """run id -> its signed `attest.run` record. Two closing records for one run, or one
+        written by another run, never come from the log itself: that is tampering, and stops the
+        reader."""
+        closing: dict[int, StoredRecord] = {}
+        for rec in self.records(kind=RUN_KIND, up_to=self.signed_size() if up_to is None else up_to):
             run = int(rec.payload.get("run", -1))
-            if run in closed or run != rec.run_id:
+            if run in closing or run != rec.run_id:
                 raise LogIntegrityError(f"run {run} has more than one closing record, or one written by another run "
                                         f"(record #{rec.idx}): run `attest evidence verify`")
-            closed[run] = str(rec.payload.get("status"))
-        return closed
+            closing[run] = rec
+        return closing
 
     # --- reading -------------------------------------------------------------------------
 
@@ -535,13 +536,7 @@ class EvidenceLog:
 
     def source_outcomes(self, source_id: str, up_to: int | None = None) -> list[SourceOutcome]:
         """Each signed outcome of *source_id*, oldest first. Aborted runs give none."""
-        by_run: dict[int, StoredRecord] = {}
-        for rec in self.records(kind=RUN_KIND, up_to=self.signed_size() if up_to is None else up_to):
-            run = int(rec.payload.get("run", -1))
-            if run in by_run or run != rec.run_id:
-                raise LogIntegrityError(f"run {run} has more than one closing record, or one written by another run "
-                                        f"(record #{rec.idx}): run `attest evidence verify`")
-            by_run[run] = rec
+        by_run = self._closing_records(up_to)
         outcomes: list[SourceOutcome] = []
         for run_id, rec in by_run.items():
             if rec.payload.get("status") == "aborted":

@@ -245,6 +245,12 @@ def render_template_context(att: Attestation) -> dict[str, Any]:
         "overall_text": t["overall"][att.overall.value],
         "results": results,
         "not_assessed": [v for v, r in zip(results, att.results, strict=True) if id(r) in unassessed],
+        # Duties this document says nothing about: stated, so silence is never read as a pass.
+        "not_covered": labels["not_covered"].format(duties=", ".join(
+            t["duties"][d] for d in t["duties"] if d not in {r.duty for r in att.results})),
+        "denominator": labels["denominator"].format(
+            days=format_int(round((att.period_end - att.period_start).total_seconds() / 86400), lang),
+            minutes=format_int(int((att.period_end - att.period_start).total_seconds() // 60), lang)),
         "proves": [item.format(**fill) for item in labels["proves_items"]],
         "not_proves": [item.format(**fill) for item in labels["not_proves_items"]],
         "verify_url": url,

@@ -84,3 +84,15 @@ def test_missing_config_and_bad_period_are_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "outside the period 2026-10" in proc.stderr
     proc = attest("evaluate", "--config", cfg, "--as-of", "2026-11-15", cwd=tmp_path)
     assert proc.returncode == 2 and "time zone offset" in proc.stderr
+
+
+def test_unreachable_database_is_one_line_exit_2_without_the_password(tmp_path: Path) -> None:
+    from attest.workspace import init_workspace
+
+    cfg = init_workspace(tmp_path / "ws")
+    cfg.write_text(cfg.read_text() + "\ndatabase_url: postgresql://attest:s3cretpw@127.0.0.1:1/attest\n")
+    for args in (["evaluate"], ["evidence", "verify"]):
+        proc = attest(*args, "--config", cfg, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "database_url: cannot open the evidence log" in proc.stderr
+        assert "s3cretpw" not in proc.stderr and "Traceback" not in proc.stderr

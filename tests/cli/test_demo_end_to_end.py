@@ -161,3 +161,37 @@ def test_evaluate_json_shape(ws_copy: Path) -> None:
     assert {t["id"]: t["overall"] for t in data["tenants"]}["moretti"] == "fail"
     result = data["tenants"][0]["results"][0]
     assert {"control_id", "verdict", "reason", "facts", "evidence", "title", "duty"} <= set(result)
+
+
+def test_attestation_json_proves_its_evidence_on_its_own(demo: Path) -> None:
+    """From the JSON alone: the checkpoint is signed by a trusted signer and every cited record is
+    in its tree; a changed proof, root or signed body is caught."""
+    from attest.attestation import Attestation
+    from attest.proofs import attestation_problems
+    from attest.verify import load_trust_anchors
+
+    anchors = load_trust_anchors([demo / "keys" / "demo-ca.pem"])
+    att = Attestation.from_json_bytes(_docs(demo, ".json")["moretti"].read_bytes())
+    assert attestation_problems(att, anchors) == []
+    assert len(att.proofs) == len({h for r in att.results for h in r.evidence}) >= 4
+
+    bad_path = att.proofs[0].model_copy(update={"audit_path": [("0" * 64), *att.proofs[0].audit_path[1:]]})
+    forged = att.model_copy(update={"proofs": [bad_path, *att.proofs[1:]]})
+    assert any("does not lead to the signed root" in p for p in attestation_problems(forged, anchors))
+
+    cp = att.checkpoint.model_copy(update={"body": att.checkpoint.body.replace('"v":1', '"v":2')})
+    assert any("signature does not match" in p for p in attestation_problems(att.model_copy(update={"checkpoint": cp}),
+                                                                             anchors))
+    from attest.pki import create_demo_pki
+
+    other = load_trust_anchors([create_demo_pki(demo.parent / "other-ca", "Other", b"x").ca_cert])
+    assert any("not trusted" in p for p in attestation_problems(att, other))
+    missing = att.model_copy(update={"proofs": att.proofs[1:]})
+    assert any("no inclusion proof" in p for p in attestation_problems(missing, anchors))
+
+
+def test_verify_reports_the_evidence_proofs(demo: Path) -> None:
+    js = _docs(demo, ".json")["acme"]
+    proc = attest("verify", "--config", demo / "attest.yaml", js, _docs(demo, ".pdf")["acme"], cwd=demo)
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.count("inclusion proof(s) check out") == 2, proc.stdout

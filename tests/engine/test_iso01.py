@@ -182,3 +182,40 @@ def test_an_edited_record_stops_the_evaluation(ws) -> None:  # type: ignore[no-u
     with pytest.raises(LogIntegrityError):
         _iso01(ws, log)
     log.close()
+
+
+def test_a_pool_the_token_may_not_audit_is_insufficient_not_a_pass(tmp_path: Path, db_url: str) -> None:
+    """VM 101 is tagged for acme but sits in bellini's pool, which the token may not audit: PVE
+    then hides the pool from the guest's entry, so acme must not pass on the tag alone."""
+    import dataclasses
+
+    from attest.lab.server import LabServer
+    from attest.lab.world import AUDITOR_PRIVS, LabToken, demo_world
+
+    world = demo_world()
+    guests = tuple(dataclasses.replace(g, pool="bellini") if g.vmid == 101 else g for g in world.guests)
+    token = LabToken("attest@pve", "poolblind", "5b0c7f3e-2d51-4a8e-9f60-3c1d2e4b5a69",
+                     {"/": AUDITOR_PRIVS, "/pool/bellini": ("VM.Audit",)})
+    world = dataclasses.replace(world, guests=guests, tokens=(*world.tokens, token))
+    with LabServer(world, tmp_path / "lab") as lab:
+        ws = make_workspace(tmp_path / "ws", lab.url, lab.ca_path, database_url=db_url, token_id=token.full_id)
+        (ws.base / "secrets" / "pve-main.token").write_text(token.secret)
+        log = EvidenceLog.open(ws.database_url, ws.evidence_dir)
+        assert run_collection(ws, log, _signer(ws)).all_ok
+    results, _ = _iso01(ws, log)
+    assert results["acme"].verdict == Verdict.INSUFFICIENT_EVIDENCE, results["acme"].reason
+    assert "Pool.Audit on 1 narrower path(s) below /pool" in results["acme"].reason["en"]
+    assert "bellini" not in results["acme"].reason["en"]
+    log.close()
+
+
+def test_pool_membership_comes_from_the_pool_records(ws) -> None:  # type: ignore[no-untyped-def]
+    """esposito is recognised by its pool only; its instance must be found through the pool."""
+    log = EvidenceLog.open(ws.database_url, ws.evidence_dir)
+    run_collection(ws, log, _signer(ws))
+    results, _ = _iso01(ws, log)
+    assert results["esposito"].verdict == Verdict.PASS
+    assert "pool esposito" in results["esposito"].facts[0]["en"]
+    pool_leaf = next(r.leaf_hex for r in log.records(kind="proxmox.pool") if r.subject.endswith("/esposito"))
+    assert pool_leaf in results["esposito"].evidence
+    log.close()

@@ -102,8 +102,11 @@ def build_attestation(
             tree_size=123456,
             root_hash=leaf("root"),
             signed_at=datetime(2026, 11, 26, 8, 55, tzinfo=UTC),
+            body='{"log_id":"nuvolavoce-log-1","root_hash":"…","run":7,"signed_at":"2026-11-26T08:55:00Z",'
+                 '"tree_size":123456,"v":1}',
             signature="MEUCIQDexample",
             signer_fingerprint=leaf("signer"),
+            signer_chain=[],  # rendering shows the fingerprint only; the chain is for verifiers
         ),
         "proofs": [InclusionProof(leaf_index=0, leaf_hash=leaf(0), audit_path=[leaf("sibling")])],
         "generated_at": datetime(2026, 11, 26, 9, 30, 12, tzinfo=UTC),

@@ -22,7 +22,9 @@ from attest.pki import DemoPki, create_demo_pki
 from attest.signing import PDF_PRODUCER, ProviderSigner
 
 PASSWORD = b"correct horse battery staple"
-ATTESTATION = {"document_id": "AT-7K3M9QX2D4F8HJ6TNV1R", "schema": "attest.attestation/v1", "overall": "pass"}
+# A stand-in attachment: not an attestation (its schema differs), so `attest verify` checks the
+# PDF's signature mechanics here, not evidence proofs (tests/cli covers those on real documents).
+ATTESTATION = {"document_id": "AT-7K3M9QX2D4F8HJ6TNV1R", "schema": "attest.test-stub/v1", "overall": "pass"}
 ATTESTATION_BYTES = json.dumps(ATTESTATION, sort_keys=True, separators=(",", ":")).encode()
 
 HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Attestation</title></head>
