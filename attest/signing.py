@@ -191,14 +191,13 @@ class ProviderSigner:
         """Add a PAdES B-B certification signature (DocMDP P=3: forms and annotations allowed,
         so a recipient's stamp added later keeps it valid). Invisible: an appearance would need a
         font, and pyHanko's default one is not embedded, which breaks PDF/A."""
-        from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
         from pyhanko.pdf_utils.misc import PdfError
         from pyhanko.sign import signers
         from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter
         from pyhanko.sign.general import SigningError as PyHankoSigningError
 
         try:
-            writer = IncrementalPdfFileWriter(BytesIO(pdf))
+            writer = _pdfa3_writer(BytesIO(pdf))
         except (PdfError, ValueError) as e:
             raise SigningError(f"cannot sign: the input is not a readable PDF ({e})") from None
         _align_info_producer(writer)
@@ -222,6 +221,27 @@ class ProviderSigner:
         if self._pdf_signer is None:
             self._pdf_signer = _make_pyhanko_signer(self._material)
         return self._pdf_signer
+
+
+def _pdfa3_writer(stream: BytesIO) -> Any:
+    """An incremental writer that keeps the document at PDF 1.7.
+
+    pyHanko declares the ISO/TS 32002 extension for ECDSA signatures, which raises the catalog
+    /Version to 2.0; PDF/A-3 is built on PDF 1.7 (ISO 32000-1), so that would break the PDF/A-3b
+    conformance the document claims. ECDSA in a PAdES signature is already allowed by ETSI EN
+    319 142 for PDF 1.7, and pdfsig and pyHanko validate it either way."""
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    class PdfA3Writer(IncrementalPdfFileWriter):
+        def ensure_output_version(self, version: tuple[int, int]) -> None:
+            super().ensure_output_version(min(version, (1, 7)))
+
+        def register_extension(self, ext: Any) -> None:
+            if str(getattr(ext, "prefix_name", "")) == "/ISO_":
+                return  # ISO 32000-2 extensions (32001/32002) presuppose PDF 2.0
+            super().register_extension(ext)
+
+    return PdfA3Writer(stream)
 
 
 def _align_info_producer(writer: Any) -> None:

@@ -129,3 +129,13 @@ def test_sign_pdf_rejects_non_pdf_and_signed_pdf(material: Material) -> None:
         material.signer.sign_pdf(b"<html>not a pdf</html>")
     with pytest.raises(SigningError, match="AttestSignature"):
         material.signer.sign_pdf(material.signed_pdf)
+
+
+def test_signed_pdfa3_stays_pdf_1_7(signed_pdf_path: Path) -> None:
+    """PDF/A-3 is built on PDF 1.7: the ECDSA signature must not raise the catalog to 2.0."""
+    import pikepdf
+
+    with pikepdf.open(signed_pdf_path) as pdf:
+        assert str(pdf.Root.get("/Version", "/1.7")) in ("/1.7", "1.7")
+        assert "/Extensions" not in pdf.Root or "/ISO_" not in pdf.Root.Extensions
+        assert pdf.pdf_version == "1.7"
