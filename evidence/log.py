@@ -407,14 +407,15 @@ class EvidenceLog:
             if witnessed.get(cp.id) != (cp.body, cp.signature):
                 raise LogIntegrityError(f"checkpoint {cp.id} differs from (or is missing in) the witness file: "
                                         "run `attest evidence verify`")
-        rows = list(s.execute(select(Record).order_by(Record.idx)).scalars())
-        if [r.idx for r in rows] != list(range(len(rows))) or len(rows) != meta.size or len(rows) < signed_size:
+        # Positions and leaf hashes only (32 bytes a record): bodies are read for the unsigned tail.
+        heads = s.execute(select(Record.idx, Record.leaf_hash).order_by(Record.idx)).all()
+        if [h.idx for h in heads] != list(range(len(heads))) or len(heads) != meta.size or len(heads) < signed_size:
             raise LogIntegrityError("the log's records are not contiguous (deleted or inserted records): "
                                     "run `attest evidence verify`")
-        if merkle.root([r.leaf_hash for r in rows[:signed_size]]) != signed_root:
+        if merkle.root([h.leaf_hash for h in heads[:signed_size]]) != signed_root:
             raise LogIntegrityError(f"the log no longer matches signed checkpoint {last.id if last else 0}: "
                                     "run `attest evidence verify`")
-        for r in rows[signed_size:]:
+        for r in s.execute(select(Record).where(Record.idx >= signed_size).order_by(Record.idx)).scalars():
             if r.run_id != run_id:
                 raise LogIntegrityError(f"record #{r.idx} claims run {r.run_id} but was not written by run {run_id}: "
                                         "refusing to sign it; run `attest evidence verify`")
