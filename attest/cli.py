@@ -25,7 +25,12 @@ from attest.errors import AttestError, BadInput, CheckFailed
 if TYPE_CHECKING:  # the heavy modules load only in the commands that need them (fast --help)
     from cryptography import x509
 
+    from attest.collect import RunSummary
     from attest.config import LoadedConfig
+    from attest.engine import Evaluation
+    from attest.issue import IssuedDocument
+    from attest.period import Period
+    from attest.signing import ProviderSigner
     from evidence.log import EvidenceLog
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -92,7 +97,7 @@ def _workspace(config: Path | None) -> Iterator[tuple[LoadedConfig, EvidenceLog]
         log.close()
 
 
-def _signer(loaded: Any) -> Any:
+def _signer(loaded: LoadedConfig) -> ProviderSigner:
     from attest.signing import ProviderSigner, SigningError
 
     s = loaded.model.provider.signing
@@ -102,7 +107,7 @@ def _signer(loaded: Any) -> Any:
         raise BadInput(f"provider.signing: {exc}") from exc
 
 
-def _period(loaded: Any, period: str | None) -> Any:
+def _period(loaded: LoadedConfig, period: str | None) -> Period:
     from attest.period import current_period, parse_period
 
     tz = loaded.model.time_zone
@@ -112,7 +117,7 @@ def _period(loaded: Any, period: str | None) -> Any:
     return p
 
 
-def _as_of(as_of: str | None, period: Any) -> datetime | None:
+def _as_of(as_of: str | None, period: Period) -> datetime | None:
     """--as-of: within the period's bounds and not in the future (a signed document must not
     claim to know what has not happened yet)."""
     from attest.period import parse_instant
@@ -153,7 +158,7 @@ def collect(config: ConfigOpt = None,
         raise typer.Exit(1)
 
 
-def _collect(loaded: Any, log: Any, only: list[str] | None) -> Any:
+def _collect(loaded: LoadedConfig, log: EvidenceLog, only: list[str] | None) -> RunSummary:
     from attest.collect import run_collection
 
     known = {s.id for s in loaded.model.sources}
@@ -189,7 +194,7 @@ def evaluate(config: ConfigOpt = None, tenant: TenantOpt = None, period: PeriodO
             _print_results(loaded, ev)
 
 
-def _evaluation_json(loaded: Any, ev: Any) -> dict[str, Any]:
+def _evaluation_json(loaded: LoadedConfig, ev: Evaluation) -> dict[str, Any]:
     from attest.attestation import overall_verdict
 
     return {
@@ -210,7 +215,7 @@ def _evaluation_json(loaded: Any, ev: Any) -> dict[str, Any]:
     }
 
 
-def _print_results(loaded: Any, ev: Any) -> None:
+def _print_results(loaded: LoadedConfig, ev: Evaluation) -> None:
     table = Table(title=f"Period {ev.period.label}, as of {ev.as_of:%Y-%m-%d %H:%M} UTC")
     for col in ("tenant", "control", "verdict", "reason"):
         table.add_column(col, overflow="fold")
@@ -233,7 +238,8 @@ def render(config: ConfigOpt = None, tenant: TenantOpt = None,
     _print_documents(loaded, docs)
 
 
-def _render(loaded: Any, log: Any, tenant: list[str] | None, period: str | None, as_of: str | None) -> list[Any]:
+def _render(loaded: LoadedConfig, log: EvidenceLog, tenant: list[str] | None, period: str | None,
+            as_of: str | None) -> list[IssuedDocument]:
     from attest.engine import evaluate as run_evaluate
     from attest.issue import issue
 
@@ -245,7 +251,7 @@ def _render(loaded: Any, log: Any, tenant: list[str] | None, period: str | None,
                      wait_s=RUN_WAIT_S)
 
 
-def _print_documents(loaded: Any, docs: list[Any]) -> None:
+def _print_documents(loaded: LoadedConfig, docs: list[IssuedDocument]) -> None:
     table = Table(title="Attestations issued")
     for col in ("tenant", "overall", "document id", "files"):
         table.add_column(col, overflow="fold")
