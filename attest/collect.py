@@ -23,11 +23,17 @@ from evidence.scrub import scrub_text
 class SourceResult:
     source_id: str
     source_type: str
-    ok: bool
+    status: str  # ok | partial (some parts unreadable, listed in failures) | failed (could not go on)
     records: int
     error: str | None
     started_at: datetime
     finished_at: datetime
+    failures: list[dict[str, str | None]] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
 
     @property
     def seconds(self) -> float:
@@ -69,13 +75,19 @@ def run_collection(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSig
             stored = log.append(run_id, out.records)
         finished = datetime.now(UTC)
         error = scrub_text(error) if error else None
-        results.append(SourceResult(source.id, source.type, error is None, len(stored), error, started, finished))
+        failures = [{**f.as_dict(), "error": scrub_text(f.error)} for f in out.failures]
+        status = "failed" if error else ("partial" if failures else "ok")
+        if status == "partial":
+            error = f"{len(failures)} part(s) unreadable: " + "; ".join(str(f["error"]) for f in failures[:3])
+        results.append(SourceResult(source.id, source.type, status, len(stored), error, started, finished,
+                                    failures, list(out.sections)))
     # Any failed source makes the run partial: what the others (and the failed one, before it
     # failed) collected is kept and signed, but checks will not treat it as a complete picture.
     status = "ok" if all(r.ok for r in results) else "partial"
     # The outcomes go into the signed `attest.run` record: checks judge completeness and age from it.
     checkpoint = log.finish_run(run_id, status, signer, {"sources": [
-        {"source": r.source_id, "type": r.source_type, "status": "ok" if r.ok else "failed", "error": r.error,
-         "started_at": utc_iso(r.started_at), "finished_at": utc_iso(r.finished_at), "records": r.records}
+        {"source": r.source_id, "type": r.source_type, "status": r.status, "error": r.error,
+         "started_at": utc_iso(r.started_at), "finished_at": utc_iso(r.finished_at), "records": r.records,
+         "sections": r.sections, "failures": r.failures}
         for r in results]})
     return RunSummary(run_id, status, checkpoint, results)

@@ -87,6 +87,8 @@ class Certification(Strict):
 class SiteConfig(Strict):
     id: TenantId
     name: str
+    # What the place is: PLACE-01 accepts only datacenters (an office server room is not one).
+    kind: Literal["datacenter", "office", "other"] = "datacenter"
     country: str = Field(pattern=r"^[A-Z]{2}$")
     operator: str
     address: str
@@ -101,7 +103,10 @@ class ProxmoxSource(Strict):
     token_value_env: str | None = None
     token_value_file: Path | None = None
     verify_tls: bool | Path = True  # True, False, or a CA bundle path
-    timeout_s: float = Field(default=15.0, gt=0, le=600)
+    # proxmoxer's default is 5 s, too short for /cluster/resources on a big cluster.
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    concurrency: int = Field(default=8, ge=1, le=64, description="API calls in flight at once")
+    task_history_days: int = Field(default=40, ge=1, le=400, description="vzdump task history to read")
     node_sites: dict[str, str] = Field(default_factory=dict)  # node name -> site id
 
     @model_validator(mode="after")
@@ -111,7 +116,41 @@ class ProxmoxSource(Strict):
         return self
 
 
-Source = Annotated[ProxmoxSource, Field(discriminator="type")]
+class PbsSource(Strict):
+    """A Proxmox Backup Server, read directly (proxmoxer service="PBS", token auth)."""
+
+    id: TenantId
+    type: Literal["proxmox_bs"]
+    url: str = Field(pattern=r"^https://[^/]+$", description="https://host[:port], no path (PBS port: 8007)")
+    token_id: str = Field(pattern=r"^[^@!\s]+@[^@!\s]+![A-Za-z0-9_.-]+$", description="user@realm!tokenid")
+    token_value_env: str | None = None
+    token_value_file: Path | None = None
+    verify_tls: bool | Path = True
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    concurrency: int = Field(default=4, ge=1, le=64)
+    site: str  # the site this PBS stands in
+    # PBS remotes (sync targets/sources) -> the site they stand in: where an off-site copy lives.
+    remote_sites: dict[str, str] = Field(default_factory=dict)
+    # The Proxmox VE sources whose guests back up here (backup-id = VMID); default: all of them.
+    pve_sources: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_token_ref(self) -> PbsSource:
+        if bool(self.token_value_env) == bool(self.token_value_file):
+            raise ValueError("give exactly one of token_value_env or token_value_file")
+        return self
+
+
+Source = Annotated[ProxmoxSource | PbsSource, Field(discriminator="type")]
+ControlParams = dict[str, dict[str, Any]]  # control id -> parameter -> value (overrides the catalog)
+
+
+class ContractConfig(Strict):
+    """A contract type (e.g. "premium") whose control parameters differ from the catalog's."""
+
+    id: TenantId
+    name: str
+    controls: ControlParams = Field(default_factory=dict)
 
 
 class TenantMatch(Strict):
@@ -138,6 +177,10 @@ class TenantConfig(Strict):
     language: Literal["en", "it"] = "en"
     match: TenantMatch
     sla_target: float = Field(default=99.9, gt=0, le=100)
+    contract: str | None = None  # a contracts[].id whose parameters apply
+    # Per-tenant parameters, over the contract's and the catalog's: e.g. {"BK-02": {"rpo_hours": 12}},
+    # {"FW-02": {"approved_open": [{"proto": "udp", "dport": "5060", "reason": "SIP trunk"}]}}.
+    controls: ControlParams = Field(default_factory=dict)
 
 
 class AttestConfig(Strict):
@@ -148,6 +191,7 @@ class AttestConfig(Strict):
     time_zone: str = "Europe/Rome"
     sites: list[SiteConfig] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
+    contracts: list[ContractConfig] = Field(default_factory=list)
     tenants: list[TenantConfig] = Field(min_length=1)
 
     @field_validator("time_zone")
@@ -161,16 +205,30 @@ class AttestConfig(Strict):
 
     @model_validator(mode="after")
     def _references(self) -> AttestConfig:
-        for kind, items in (("site", self.sites), ("source", self.sources), ("tenant", self.tenants)):
+        for kind, items in (("site", self.sites), ("source", self.sources), ("contract", self.contracts),
+                            ("tenant", self.tenants)):
             ids = [i.id for i in items]
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:
                 raise ValueError(f"duplicate {kind} id(s): {', '.join(dupes)}")
         site_ids = {s.id for s in self.sites}
+        pve_ids = {s.id for s in self.sources if isinstance(s, ProxmoxSource)}
         for src in self.sources:
-            for node, site in src.node_sites.items():
-                if site not in site_ids:
-                    raise ValueError(f"source {src.id}: node {node} is mapped to unknown site {site!r}")
+            if isinstance(src, ProxmoxSource):
+                for node, site in src.node_sites.items():
+                    if site not in site_ids:
+                        raise ValueError(f"source {src.id}: node {node} is mapped to unknown site {site!r}")
+            else:
+                for remote, site in {"(the PBS itself)": src.site, **src.remote_sites}.items():
+                    if site not in site_ids:
+                        raise ValueError(f"source {src.id}: {remote} is placed at unknown site {site!r}")
+                unknown = sorted(set(src.pve_sources) - pve_ids)
+                if unknown:
+                    raise ValueError(f"source {src.id}: pve_sources names unknown source(s) {', '.join(unknown)}")
+        contract_ids = {c.id for c in self.contracts}
+        for tenant in self.tenants:
+            if tenant.contract and tenant.contract not in contract_ids:
+                raise ValueError(f"tenant {tenant.id}: unknown contract {tenant.contract!r}")
         return self
 
 
@@ -221,7 +279,16 @@ class LoadedConfig:
                 return t
         raise BadInput(f"unknown tenant {tenant_id!r} (known: {', '.join(t.id for t in self.model.tenants)})")
 
-    def source_secret(self, src: ProxmoxSource) -> str:
+    def control_params(self, tenant: TenantConfig, control_id: str, defaults: dict[str, Any]) -> dict[str, Any]:
+        """The catalog's parameters for *control_id*, overridden by the tenant's contract, then the tenant."""
+        params = dict(defaults)
+        contract = next((c for c in self.model.contracts if c.id == tenant.contract), None)
+        if contract:
+            params.update(contract.controls.get(control_id, {}))
+        params.update(tenant.controls.get(control_id, {}))
+        return params
+
+    def source_secret(self, src: ProxmoxSource | PbsSource) -> str:
         return reveal(src.token_value_env, src.token_value_file, self.base, f"sources.{src.id}.token_value")
 
     def signing_password(self) -> bytes:
@@ -293,4 +360,23 @@ def load_config(path: Path) -> LoadedConfig:
         more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
         msg = first["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{path}: {_key_path(first['loc'], raw)}: {msg}{more}") from exc
+    _check_control_overrides(model, path)
     return LoadedConfig(model, path, raw)
+
+
+def _check_control_overrides(model: AttestConfig, path: Path) -> None:
+    """Overrides name controls and parameters the catalog has: a typo must not silently keep the default."""
+    from attest.catalog import load_catalog  # the catalog imports the checks, which import this module
+
+    known = {c.entry.id: c.entry.params for c in load_catalog()}
+    owners = [(f"contracts[{i}] (id {c.id!r})", c.controls) for i, c in enumerate(model.contracts)]
+    owners += [(f"tenants[{i}] (id {t.id!r})", t.controls) for i, t in enumerate(model.tenants)]
+    for where, controls in owners:
+        for control_id, params in controls.items():
+            if control_id not in known:
+                raise ConfigError(f"{path}: {where}.controls: unknown control {control_id!r} "
+                                  f"(known: {', '.join(sorted(known))})")
+            for name in params:
+                if name not in known[control_id]:
+                    raise ConfigError(f"{path}: {where}.controls.{control_id}: {control_id} has no parameter "
+                                      f"{name!r} (it has: {', '.join(sorted(known[control_id])) or 'none'})")

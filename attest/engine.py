@@ -153,7 +153,7 @@ def _result(control: Control, outcome: CheckOutcome, config_records: Sequence[St
 def judge(ctx: CheckContext, controls: Sequence[Control], tenant: TenantConfig) -> list[Result]:
     results = []
     for control in controls:
-        params: dict[str, Any] = dict(control.entry.params)
+        params = ctx.config.control_params(tenant, control.entry.id, dict(control.entry.params))
         ctx.max_age = control.entry.max_age
         try:
             outcome = control.fn(ctx, tenant, params)

@@ -134,12 +134,14 @@ class SourceOutcome:
     run_id: int
     source_id: str
     source_type: str
-    status: str  # ok | failed
+    status: str  # ok | partial (parts listed in failures) | failed
     error: str | None
     started_at: datetime
     finished_at: datetime
     records: int
     run_record: StoredRecord  # the signed record this comes from: checks cite it
+    sections: tuple[str, ...] = ()  # sections the collector read through
+    failures: tuple[dict[str, Any], ...] = ()  # {section, subject (None = whole section), error}
 
 
 @dataclass
@@ -547,7 +549,8 @@ class EvidenceLog:
                     continue
                 outcomes.append(SourceOutcome(run_id, source_id, str(src.get("type")), str(src.get("status")),
                                               src.get("error"), parse_utc(src["started_at"]),
-                                              parse_utc(src["finished_at"]), int(src.get("records", 0)), rec))
+                                              parse_utc(src["finished_at"]), int(src.get("records", 0)), rec,
+                                              tuple(src.get("sections") or ()), tuple(src.get("failures") or ())))
         return sorted(outcomes, key=lambda o: (o.finished_at, o.run_id))
 
     def checkpoints(self) -> list[SignedCheckpoint]:
