@@ -43,6 +43,15 @@ class Frozen(BaseModel):
 LocalizedText = dict[str, str]  # language code ("en", "it") -> text
 
 
+class FactTable(Frozen):
+    """The tenant's own facts behind a verdict, as a table (its nodes, its last backups, its
+    firewall rules). Cells are plain text; the document shows them as given."""
+
+    title: LocalizedText
+    columns: list[LocalizedText]
+    rows: list[list[str]] = Field(default_factory=list)
+
+
 class Result(Frozen):
     """One control judged for one tenant."""
 
@@ -53,6 +62,7 @@ class Result(Frozen):
     verdict: Verdict
     reason: LocalizedText  # plain words a customer can read, per language
     facts: list[LocalizedText] = Field(default_factory=list)  # the tenant's own facts behind the verdict
+    tables: list[FactTable] = Field(default_factory=list)  # the same facts, tabulated where a list is long
     evidence: list[str] = Field(default_factory=list)  # leaf hashes (hex) of the records used
     max_evidence_age: str = ""  # e.g. "36h", as in the catalog
 

@@ -343,6 +343,43 @@ def evidence_verify(config: ConfigOpt = None) -> None:
     raise CheckFailed(f"evidence log verification failed: {len(outcome.problems)} problem(s)")
 
 
+@evidence_app.command("add")
+def evidence_add(
+        file: Annotated[Path, typer.Argument(help="The document: PDF, PNG, JPEG or UTF-8 text", show_default=False)],
+        kind: Annotated[str, typer.Option("--kind", help="restore-test | site-certificate | maintenance-notice | "
+                                                         "document", show_default=False)],
+        subject: Annotated[str, typer.Option("--subject", help="What it is about: site/<id>, tenant/<id> or "
+                                                               "<source>/<qemu|lxc>/<vmid>", show_default=False)],
+        performed: Annotated[str | None, typer.Option("--performed", help="When the restore test (or other act) "
+                                                                          "took place: YYYY-MM-DD or ISO 8601")]
+        = None,
+        reference: Annotated[str | None, typer.Option("--reference", help="The certificate number it proves, or "
+                                                                          "another reference")] = None,
+        title: Annotated[str | None, typer.Option("--title", help="A short title")] = None,
+        note: Annotated[str | None, typer.Option("--note", help="A note for the auditor")] = None,
+        by: Annotated[str | None, typer.Option("--by", help="Who adds it (default: user@host)")] = None,
+        config: ConfigOpt = None) -> None:
+    """Store a document no API holds (restore-test log, site certificate…) in the evidence log."""
+    from attest.period import parse_instant
+    from collectors.manual import add_manual_evidence
+
+    performed_at = None
+    if performed:
+        text = performed + ("T12:00:00Z" if len(performed) == 10 else "")
+        try:
+            performed_at = parse_instant(text)
+        except (ValueError, BadInput) as exc:
+            raise BadInput(f"--performed {performed!r}: not a date (YYYY-MM-DD) or an ISO 8601 instant "
+                           "with offset") from exc
+    with _workspace(config) as (loaded, log):
+        added = add_manual_evidence(loaded, log, _signer(loaded), kind=kind, path=file, subject=subject,
+                                    performed_at=performed_at, reference=reference, title=title, note=note,
+                                    added_by=by, wait_s=RUN_WAIT_S)
+    rec = added.record
+    err.print(f"[green]✓[/green] {rec.kind} for {rec.subject}: {file.name} (sha256 {added.sha256[:16]}…) is record "
+              f"#{rec.idx}, signed in checkpoint {added.checkpoint.id}")
+
+
 @app.command()
 def demo(directory: Annotated[Path, typer.Option("--dir", help="Demo workspace")] = Path("attest-demo"),
          period: PeriodOpt = None) -> None:

@@ -20,7 +20,7 @@ import yaml
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 from markupsafe import Markup
 
-from attest.attestation import Attestation, LocalizedText, Result, Verdict
+from attest.attestation import Attestation, FactTable, LocalizedText, Result, Verdict
 from attest.render.qr import qr_svg
 
 TEMPLATE = "attestation.html.j2"
@@ -29,6 +29,9 @@ LANGUAGES = ("en", "it")
 FALLBACK_LANGUAGE = "en"
 HASH_SHORT = 16  # hex chars shown for a leaf hash: 64 bits, plenty to tell records apart by eye
 PDF_EVIDENCE_LIMIT = 12  # hashes listed per result in print; the rest are in attestation.json
+# Table rows per fact table in print: WeasyPrint spends ~5 ms and much memory per row
+# (reference/rendering.md); the HTML and the JSON carry every row.
+PDF_TABLE_ROW_LIMIT = 40
 QR_SIZE_MM = 30
 PHONE_MARKER = "/* ==== phone ===="
 PHONE_MEDIA = "screen and (max-width: 40rem)"
@@ -170,6 +173,20 @@ class HashView:
 
 
 @dataclass(frozen=True)
+class RowView:
+    cells: list[str]
+    beyond_print_limit: bool
+
+
+@dataclass(frozen=True)
+class TableView:
+    title: str
+    columns: list[str]
+    rows: list[RowView]
+    hidden_in_print: str  # "… N more rows" note shown in print only
+
+
+@dataclass(frozen=True)
 class ResultView:
     anchor: str
     control_id: str
@@ -181,6 +198,16 @@ class ResultView:
     evidence: list[HashView]
     hidden_in_print: str  # "… and N more" when the PDF lists only the first hashes
     max_age: str
+    tables: list[TableView]
+
+
+@dataclass(frozen=True)
+class DutyView:
+    """One duty's section of the details: the controls that judge it, in catalog order."""
+
+    anchor: str
+    title: str
+    results: list[ResultView]
 
 
 def verdict_view(verdict: Verdict, lang: str) -> VerdictView:
@@ -193,6 +220,26 @@ def _hashes(leaves: list[str]) -> list[HashView]:
         HashView(full=h, short=h[:HASH_SHORT], rest=h[HASH_SHORT:], beyond_print_limit=i >= PDF_EVIDENCE_LIMIT)
         for i, h in enumerate(leaves)
     ]
+
+
+def table_view(table: FactTable, lang: str) -> TableView:
+    hidden = len(table.rows) - PDF_TABLE_ROW_LIMIT
+    return TableView(
+        title=localized(table.title, lang),
+        columns=[localized(c, lang) for c in table.columns],
+        rows=[RowView([str(c) for c in row], i >= PDF_TABLE_ROW_LIMIT) for i, row in enumerate(table.rows)],
+        hidden_in_print=translations(lang)["labels"]["more_rows"].format(n=hidden) if hidden > 0 else "",
+    )
+
+
+def duty_views(results: list[ResultView], att: Attestation, lang: str) -> list[DutyView]:
+    """The details grouped by duty, duties in the order the translations list them."""
+    names = translations(lang)["duties"]
+    order = {duty: i for i, duty in enumerate(names)}
+    duties = sorted({r.duty for r in att.results}, key=lambda d: (order.get(d, len(order)), d))
+    return [DutyView(anchor=f"duty-{d}", title=names.get(d, d),
+                     results=[v for v, r in zip(results, att.results, strict=True) if r.duty == d])
+            for d in duties]
 
 
 def result_view(result: Result, index: int, lang: str) -> ResultView:
@@ -209,6 +256,7 @@ def result_view(result: Result, index: int, lang: str) -> ResultView:
         evidence=_hashes(result.evidence),
         hidden_in_print=t["labels"]["more_evidence"].format(n=hidden) if hidden > 0 else "",
         max_age=format_duration(result.max_evidence_age, lang) if result.max_evidence_age else "",
+        tables=[table_view(table, lang) for table in result.tables],
     )
 
 
@@ -244,6 +292,7 @@ def render_template_context(att: Attestation) -> dict[str, Any]:
         "overall": verdict_view(att.overall, lang),
         "overall_text": t["overall"][att.overall.value],
         "results": results,
+        "duties": duty_views(results, att, lang),
         "not_assessed": [v for v, r in zip(results, att.results, strict=True) if id(r) in unassessed],
         # Duties this document says nothing about: stated, so silence is never read as a pass.
         "not_covered": labels["not_covered"].format(duties=", ".join(
