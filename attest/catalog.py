@@ -35,7 +35,7 @@ def parse_age(text: str) -> timedelta:
 class ControlEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=r"^[A-Z]{2,4}-\d{2}$")
+    id: str = Field(pattern=r"^[A-Z]{2,5}-\d{2}$")
     title: dict[Literal["en", "it"], str]
     explanation: dict[Literal["en", "it"], str] = Field(default_factory=dict)
     duty: Duty
@@ -63,7 +63,7 @@ class Control:
 
 
 # Duty modules, each a `<name>.py` with checks beside a `<name>.yaml` catalog.
-DUTY_MODULES = ("dedicated",)
+DUTY_MODULES = ("dedicated", "datacenter", "cluster_ha", "backups", "firewall", "lists")
 
 
 def load_catalog() -> list[Control]:

@@ -1,25 +1,41 @@
 """The control engine: judge every control for every tenant from the evidence log.
 
 Checks never fetch (DESIGN.md §3.1): they read the log through a `CheckContext`, which hands
-them only evidence that is complete (from a source collection that succeeded) and fresh (no
-older than the control's maximum age at the as-of instant). Anything else reaches the check as
-an `EvidenceGap`, which becomes `insufficient_evidence`, never `pass`.
+them only evidence that is complete and fresh. A source is read in sections; a collection is
+usable for a check when it read the sections the check needs (source status ok or partial) and
+is no older than the control's maximum age at the as-of instant. A partial collection lists the
+parts it could not read; the check asks `Snapshot.gap(sections, subjects)` whether any of them
+touches the tenant's own subjects (or a whole section, or a provider-wide part), and falls back
+to an older fresh collection when the newest is affected (`CheckContext.pick`). Anything that
+cannot be proven reaches the check as an `EvidenceGap`, which becomes `insufficient_evidence`,
+never `pass`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import cached_property
+from typing import Any, TypeVar
 
-from attest.attestation import LocalizedText, Result, Verdict
+from attest.attestation import FactTable, LocalizedText, Result, Verdict
 from attest.canonical import digest_of, utc_iso
 from attest.catalog import Control, load_catalog
 from attest.config import LoadedConfig, TenantConfig
 from attest.period import Period
-from evidence.log import CheckpointSigner, EvidenceLog, LogIntegrityError, NewRecord, SignedCheckpoint, StoredRecord
+from evidence.log import (
+    RUN_KIND,
+    CheckpointSigner,
+    EvidenceLog,
+    LogIntegrityError,
+    NewRecord,
+    SignedCheckpoint,
+    SourceOutcome,
+    StoredRecord,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,18 +56,103 @@ class EvidenceGap:
     reason: LocalizedText
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """The records of one source's most recent complete collection at the as-of instant."""
+# What each collector section holds, in words a customer can read.
+SECTION_WORDS: dict[str, LocalizedText] = {
+    "inventory": {"en": "the list of instances", "it": "l'elenco delle istanze"},
+    "cluster": {"en": "the cluster status", "it": "lo stato del cluster"},
+    "ha": {"en": "the high-availability configuration", "it": "la configurazione di alta affidabilità"},
+    "storage": {"en": "the storage configuration", "it": "la configurazione dello storage"},
+    "backup": {"en": "the backup jobs and backups", "it": "i job di backup e i backup"},
+    "tasks": {"en": "the backup task history", "it": "lo storico delle attività di backup"},
+    "firewall": {"en": "the firewall configuration", "it": "la configurazione del firewall"},
+    "datastores": {"en": "the backup datastores", "it": "i datastore di backup"},
+    "snapshots": {"en": "the backup snapshots", "it": "gli snapshot di backup"},
+    "jobs": {"en": "the backup server's jobs", "it": "i job del server di backup"},
+}
 
-    source_id: str
-    run_id: int
-    collected_at: datetime
-    records: tuple[StoredRecord, ...]
-    run_record: StoredRecord  # the signed `attest.run` record stating this collection completed
-    # Records from later collections that did not complete: never enough for a pass, but a
-    # violation they show is still a violation.
-    later_partial: tuple[StoredRecord, ...] = ()
+# Subjects scoped to one guest, one node or one PBS backup group: a failure on such a subject
+# only matters to whoever that guest, node or group concerns. Anything else is provider-wide.
+_GUEST = re.compile(r"^(?P<src>[^/]+)/(?P<type>qemu|lxc)/(?P<vmid>\d+)(?:/|$)")
+_NODE = re.compile(r"^(?P<src>[^/]+)/node/(?P<node>[^/]+)(?:/|$)")
+_PBS_GROUP = re.compile(r"^(?P<src>[^/]+)/(?P<store>[^/]+)/(?P<type>vm|ct|host)/(?P<id>[^/]+)(?:/|$)")
+
+
+def _scope(subject: str) -> str | None:
+    """The guest, node or backup group a subject belongs to, or None for a provider-wide subject."""
+    for pattern in (_GUEST, _NODE, _PBS_GROUP):
+        m = pattern.match(subject)
+        if m:
+            return m.group(0).rstrip("/")
+    return None
+
+
+def _related(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def section_words(section: str) -> LocalizedText:
+    return SECTION_WORDS.get(section, {"en": f"the '{section}' data", "it": f"i dati '{section}'"})
+
+
+def describe_failure(failure: dict[str, Any], named: bool) -> LocalizedText:
+    """What could not be read, for the customer. *named* is False when the failed subject may
+    belong to another customer: it is then neither named nor quoted (its error text may name it)."""
+    subject, error = failure.get("subject"), str(failure.get("error") or "no detail")
+    words = section_words(str(failure.get("section")))
+    if subject is None:
+        return {"en": f"{words['en']} could not be read ({error})", "it": f"{words['it']} non leggibile ({error})"}
+    if (node := _NODE.match(subject)) is not None:
+        name = node["node"]
+        return {"en": f"node {name} did not answer ({error})", "it": f"il nodo {name} non ha risposto ({error})"}
+    if (guest := _GUEST.match(subject)) is not None:
+        if not named:
+            return {"en": f"one instance's part of {words['en']} could not be read",
+                    "it": f"una parte di {words['it']} relativa a un'istanza non era leggibile"}
+        label = f"{'VM' if guest['type'] == 'qemu' else 'CT'} {guest['vmid']}"
+        return {"en": f"{words['en']} of {label} could not be read ({error})",
+                "it": f"{words['it']} di {label} non leggibile ({error})"}
+    if not named:
+        return {"en": f"part of {words['en']} could not be read", "it": f"parte di {words['it']} non leggibile"}
+    return {"en": f"part of {words['en']} ({subject}) could not be read ({error})",
+            "it": f"parte di {words['it']} ({subject}) non leggibile ({error})"}
+
+
+class Snapshot:
+    """One collection of one source (status ok or partial) that read the sections a check needs,
+    fresh at the as-of instant. Its records are read from the log on first use."""
+
+    def __init__(self, outcome: SourceOutcome, records: Callable[[], tuple[StoredRecord, ...]],
+                 later: Callable[[], tuple[StoredRecord, ...]]) -> None:
+        self.outcome = outcome
+        self._records = records
+        self._later = later
+
+    @property
+    def source_id(self) -> str:
+        return self.outcome.source_id
+
+    @property
+    def run_id(self) -> int:
+        return self.outcome.run_id
+
+    @property
+    def collected_at(self) -> datetime:
+        return self.outcome.finished_at
+
+    @property
+    def run_record(self) -> StoredRecord:
+        """The signed `attest.run` record stating what this collection read: checks cite it."""
+        return self.outcome.run_record
+
+    @cached_property
+    def records(self) -> tuple[StoredRecord, ...]:
+        return self._records()
+
+    @cached_property
+    def later_partial(self) -> tuple[StoredRecord, ...]:
+        """Records of later collections of this source that were not usable: never enough for a
+        pass, but a violation they show is still a violation."""
+        return self._later()
 
     def of_kind(self, kind: str) -> list[StoredRecord]:
         return [r for r in self.records if r.kind == kind]
@@ -60,6 +161,57 @@ class Snapshot:
         found = self.of_kind(kind)
         return found[0] if found else None
 
+    def covers(self, section: str) -> bool:
+        """Whether the collector read *section* through. A collection whose source status is ok
+        but lists no sections comes from a collector that predates sections: it raised on any
+        unreadable part, so "ok" meant everything was read."""
+        if self.outcome.sections:
+            return section in self.outcome.sections
+        return self.outcome.status == "ok"
+
+    def failures(self, sections: Collection[str], subjects: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """The failures in *sections* that touch *subjects* (guest, node or backup-group subjects
+        of interest; None = every failure touches). A failure on a provider-wide part, or on a
+        whole section, touches everyone."""
+        found = []
+        for failure in self.outcome.failures:
+            if failure.get("section") not in sections:
+                continue
+            subject = failure.get("subject")
+            scope = _scope(subject) if subject else None
+            if subjects is None or scope is None or any(_related(scope, s) for s in subjects):
+                found.append(failure)
+        return found
+
+    def gap(self, sections: Collection[str], subjects: Collection[str] | None = None) -> EvidenceGap | None:
+        """Why this collection cannot prove anything about *subjects* in *sections*, or None if it can."""
+        missing = [s for s in sections if not self.covers(s)]
+        when = fmt_time(self.collected_at)
+        if missing:
+            what = [section_words(s) for s in missing]
+            return EvidenceGap({
+                "en": f"The collection from {self.source_id} on {when} did not read "
+                      f"{', '.join(w['en'] for w in what)}.",
+                "it": f"La raccolta da {self.source_id} del {when} non ha letto {', '.join(w['it'] for w in what)}.",
+            })
+        touching = self.failures(sections, subjects)
+        if not touching:
+            return None
+        named = subjects is not None
+        parts = [describe_failure(f, named or _scope(f.get("subject") or "") is None) for f in touching[:3]]
+        more = len(touching) - len(parts)
+        extra = ({"en": f" and {more} more part(s)", "it": f" e altre {more} parti"} if more > 0
+                 else {"en": "", "it": ""})
+        return EvidenceGap({
+            "en": f"The collection from {self.source_id} on {when} did not complete: "
+                  f"{'; '.join(p['en'] for p in parts)}{extra['en']}.",
+            "it": f"La raccolta da {self.source_id} del {when} non è stata completata: "
+                  f"{'; '.join(p['it'] for p in parts)}{extra['it']}.",
+        })
+
+
+T = TypeVar("T")
+
 
 @dataclass
 class CheckOutcome:
@@ -67,6 +219,7 @@ class CheckOutcome:
     reason: LocalizedText
     facts: list[LocalizedText] = field(default_factory=list)
     evidence: list[StoredRecord] = field(default_factory=list)
+    tables: list[FactTable] = field(default_factory=list)
 
 
 class CheckContext:
@@ -78,7 +231,9 @@ class CheckContext:
         self.period = period
         self.config_record = config_record
         self.tenant_records = tenant_records
-        self._snapshots: dict[tuple[str, timedelta], Snapshot | EvidenceGap] = {}
+        self._outcomes: dict[str, list[SourceOutcome]] = {}
+        self._run_records: dict[tuple[int, str], tuple[StoredRecord, ...]] = {}
+        self._manual: dict[str, list[StoredRecord]] | None = None
         self.max_age = timedelta(hours=24)  # set to the current control's maximum evidence age by judge()
 
     @property
@@ -88,30 +243,56 @@ class CheckContext:
     def source_ids(self, source_type: str) -> list[str]:
         return [s.id for s in self.config.model.sources if s.type == source_type]
 
-    def snapshot(self, source_id: str, max_age: timedelta) -> Snapshot | EvidenceGap:
-        key = (source_id, max_age)
-        if key not in self._snapshots:
-            self._snapshots[key] = self._snapshot(source_id, max_age)
-        return self._snapshots[key]
+    # --- collections of one source -----------------------------------------------------------
 
-    def _snapshot(self, source_id: str, max_age: timedelta) -> Snapshot | EvidenceGap:
-        # Outcomes come from the signed `attest.run` records, never from mutable bookkeeping.
-        outcomes = [o for o in self.log.source_outcomes(source_id) if o.finished_at <= self.as_of]
+    def outcomes(self, source_id: str) -> list[SourceOutcome]:
+        """Every signed outcome of *source_id* finished by the as-of instant, oldest first."""
+        if source_id not in self._outcomes:
+            # Outcomes come from the signed `attest.run` records, never from mutable bookkeeping.
+            self._outcomes[source_id] = [o for o in self.log.source_outcomes(source_id)
+                                         if o.finished_at <= self.as_of]
+        return self._outcomes[source_id]
+
+    def _run_of(self, outcome: SourceOutcome) -> tuple[StoredRecord, ...]:
+        key = (outcome.run_id, outcome.source_id)
+        if key not in self._run_records:
+            self._run_records[key] = tuple(self.log.records(run_id=outcome.run_id, source=outcome.source_id,
+                                                            up_to=outcome.run_record.idx))
+        return self._run_records[key]
+
+    def _snap(self, outcome: SourceOutcome) -> Snapshot:
+        later = [o for o in self.outcomes(outcome.source_id) if o.finished_at > outcome.finished_at]
+        return Snapshot(outcome, lambda: self._run_of(outcome),
+                        lambda: tuple(r for o in later for r in self._run_of(o)))
+
+    def _usable(self, outcome: SourceOutcome, sections: Sequence[str]) -> bool:
+        """A collection that read *sections* through, with no whole-section failure in them. A
+        failed source is never used: its error names no section, so nothing it read is known whole."""
+        if outcome.status not in ("ok", "partial"):
+            return False
+        snap = self._snap(outcome)
+        whole = [f for f in snap.failures(sections) if f.get("subject") is None]
+        return all(snap.covers(s) for s in sections) and not whole
+
+    def collections(self, source_id: str, sections: Sequence[str], since: datetime | None = None) -> list[Snapshot]:
+        """Every usable collection of *source_id* finished in [since, as-of], oldest first: the
+        history a check needs when one snapshot is not enough (e.g. backups over the period)."""
+        start = since or self.period.start
+        return [self._snap(o) for o in self.outcomes(source_id)
+                if o.finished_at >= start and self._usable(o, sections)]
+
+    def candidates(self, source_id: str, max_age: timedelta, sections: Sequence[str]) -> list[Snapshot] | EvidenceGap:
+        """The usable collections no older than *max_age*, newest first, or why there is none."""
+        outcomes = self.outcomes(source_id)
         if not outcomes:
             return EvidenceGap({
                 "en": f"No evidence had been collected from {source_id} by {fmt_time(self.as_of)}.",
                 "it": f"Nessuna evidenza era stata raccolta da {source_id} entro il {fmt_time(self.as_of)}.",
             })
-        complete = [o for o in outcomes if o.status == "ok"]
-        if not complete:
-            last = outcomes[-1]
-            return EvidenceGap({
-                "en": f"The collection from {source_id} on {fmt_time(last.finished_at)} did not complete, "
-                      "and no earlier complete collection exists.",
-                "it": f"La raccolta da {source_id} del {fmt_time(last.finished_at)} non è stata completata "
-                      "e non esiste una raccolta completa precedente.",
-            })
-        best = complete[-1]
+        usable = [o for o in outcomes if self._usable(o, sections)]
+        if not usable:
+            return self._incomplete(outcomes[-1], sections)
+        best = usable[-1]
         age = self.as_of - best.finished_at
         if age > max_age:
             return EvidenceGap({
@@ -122,11 +303,77 @@ class CheckContext:
                       f"{fmt_age(age)} prima dell'istante di valutazione; questo controllo ne accetta al massimo "
                       f"{fmt_age(max_age)}.",
             })
-        records = tuple(self.log.records(run_id=best.run_id, source=source_id, up_to=best.run_record.idx))
-        later = tuple(
-            rec for o in outcomes if o.status != "ok" and o.finished_at > best.finished_at
-            for rec in self.log.records(run_id=o.run_id, source=source_id, up_to=o.run_record.idx))
-        return Snapshot(source_id, best.run_id, best.finished_at, records, best.run_record, later)
+        return [self._snap(o) for o in reversed(usable) if self.as_of - o.finished_at <= max_age]
+
+    def _incomplete(self, last: SourceOutcome, sections: Sequence[str]) -> EvidenceGap:
+        snap = self._snap(last)
+        why: LocalizedText = {"en": "", "it": ""}
+        gap = snap.gap(sections) if last.status != "failed" else None
+        if gap is not None:
+            why = {k: f" ({v.rstrip('.')})" for k, v in gap.reason.items()}
+        return EvidenceGap({
+            "en": f"The collection from {last.source_id} on {fmt_time(last.finished_at)} did not complete{why['en']}, "
+                  "and no earlier complete collection exists.",
+            "it": f"La raccolta da {last.source_id} del {fmt_time(last.finished_at)} non è stata completata"
+                  f"{why['it']} e non esiste una raccolta completa precedente.",
+        })
+
+    def snapshot(self, source_id: str, max_age: timedelta, sections: Sequence[str] = ("inventory",)
+                 ) -> Snapshot | EvidenceGap:
+        """The newest usable, fresh collection of *source_id* for *sections*. Whether a failure in
+        it touches the subjects a check cares about is for the check to ask (`snap.gap`)."""
+        found = self.candidates(source_id, max_age, sections)
+        return found if isinstance(found, EvidenceGap) else found[0]
+
+    def pick(self, source_id: str, max_age: timedelta, sections: Sequence[str],
+             read: Callable[[Snapshot], T | EvidenceGap]) -> tuple[Snapshot, T] | EvidenceGap:
+        """The newest fresh collection that *read* can use (it returns what the check needs, or a
+        gap: typically `snap.gap(sections, the tenant's subjects)` once it has found them). When the
+        newest is affected, older fresh collections are tried; if none works, the newest's gap."""
+        found = self.candidates(source_id, max_age, sections)
+        if isinstance(found, EvidenceGap):
+            return found
+        first: EvidenceGap | None = None
+        for snap in found:
+            value = read(snap)
+            if not isinstance(value, EvidenceGap):
+                return snap, value
+            first = first or value
+        assert first is not None
+        if len(found) > 1:
+            return EvidenceGap({
+                "en": f"{first.reason['en']} No other collection from the last {fmt_age(max_age)} was complete "
+                      "for it either.",
+                "it": f"{first.reason['it']} Nessun'altra raccolta delle ultime {fmt_age(max_age)} era completa.",
+            })
+        return first
+
+    # --- history and manual evidence ---------------------------------------------------------
+
+    def history(self, source_id: str, kind: str, sections: Sequence[str],
+                since: datetime | None = None) -> list[tuple[Snapshot, list[StoredRecord]]]:
+        """Records of *kind* from every usable collection of *source_id* in [since (default: the
+        period's start), as-of], grouped by collection, oldest first."""
+        return [(snap, snap.of_kind(kind)) for snap in self.collections(source_id, sections, since)]
+
+    def manual(self, kind: str, subject: str | None = None) -> list[StoredRecord]:
+        """Manual evidence (`attest evidence add`) of *kind* added up to the as-of instant, oldest
+        first: only records from "evidence-add" runs closed with status ok by a signed record."""
+        if self._manual is None:
+            self._manual = self._load_manual()
+        return [r for r in self._manual.get(kind, []) if subject is None or r.subject == subject]
+
+    def _load_manual(self) -> dict[str, list[StoredRecord]]:
+        signed = self.log.signed_size()
+        closed = {rec.run_id: rec for rec in self.log.records(kind=RUN_KIND, up_to=signed)
+                  if rec.payload.get("purpose") == "evidence-add" and rec.payload.get("status") == "ok"
+                  and rec.collected_at <= self.as_of}
+        found: dict[str, list[StoredRecord]] = {}
+        for rec in self.log.records(source="manual", up_to=signed):
+            closing = closed.get(rec.run_id)
+            if closing is not None and rec.idx < closing.idx and rec.kind.startswith("manual."):
+                found.setdefault(rec.kind, []).append(rec)
+        return found
 
 
 @dataclass
@@ -147,7 +394,8 @@ def _result(control: Control, outcome: CheckOutcome, config_records: Sequence[St
             cited.append(rec.leaf_hex)
     title = {str(k): v for k, v in e.title.items()}
     return Result(control_id=e.id, title=title, duty=e.duty, severity=e.severity, verdict=outcome.verdict,
-                  reason=outcome.reason, facts=outcome.facts, evidence=cited, max_evidence_age=e.max_evidence_age)
+                  reason=outcome.reason, facts=outcome.facts, tables=outcome.tables, evidence=cited,
+                  max_evidence_age=e.max_evidence_age)
 
 
 def judge(ctx: CheckContext, controls: Sequence[Control], tenant: TenantConfig) -> list[Result]:

@@ -16,7 +16,8 @@ from tests.conftest import make_workspace
 def _iso01(ws: Path) -> dict[str, str]:
     proc = attest("evaluate", "--json", "--config", ws / "attest.yaml", cwd=ws)
     assert proc.returncode == 0, proc.stderr
-    return {t["id"]: t["results"][0]["verdict"] for t in json.loads(proc.stdout)["tenants"]}
+    return {t["id"]: next(r["verdict"] for r in t["results"] if r["control_id"] == "ISO-01")
+            for t in json.loads(proc.stdout)["tenants"]}
 
 
 def test_lab_killed_mid_first_run_gives_partial_run_and_insufficient_evidence(tmp_path: Path) -> None:
