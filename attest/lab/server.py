@@ -4,9 +4,12 @@ Real TLS, real sockets, real HTTP keep-alive: the collectors are tested against 
 certificate checks, auth headers, timeouts, connection drops and malformed bodies happen the
 way they do in production (see ../shared/reference/proxmox/NOTES.md §3, §8).
 
-* `LabServer` runs in-process on a background thread (tests).
+* `LabServer` runs in-process on a background thread (tests). It serves a `LabWorld` through
+  `PveApi`, or any handler object with `.handle(method, path, query, headers) -> LabResponse`
+  (e.g. `PbsApi(world)` for the Proxmox Backup Server); `latency_s` adds a round-trip delay.
 * `python -m attest.lab.server --state-dir DIR` runs it as a process and prints one JSON line
-  `{"url": ..., "ca": ..., "pid": ...}`; `--die-after N` makes it crash after N answers.
+  `{"url": ..., "ca": ..., "pid": ...}` (plus `"pbs_url"` with `--pbs`); `--die-after N` makes it
+  crash after N answers; `--world big` serves `big_world()` for benchmarks.
 * `LabProcess` starts and stops that process (the demo, and tests that kill the lab mid-run).
 
 Like a PVE node, the server certificate is issued by a root CA of its own; `ca_path` is that
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import fcntl
 import ipaddress
 import json
@@ -28,6 +32,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,7 +48,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from attest.lab.big import big_world
+from attest.lab.pbs_api import PbsApi
 from attest.lab.pve_api import JSON_CONTENT_TYPE, LabResponse, PveApi
+from attest.lab.wire import ApiHandler
 from attest.lab.world import LabWorld, demo_world
 
 CA_FILE = "pve-root-ca.pem"
@@ -152,6 +160,7 @@ def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
 class _LabHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 256  # a collector opens its 16-32 keep-alive connections at once
 
     def __init__(self, address: tuple[str, int], lab: LabServer, context: ssl.SSLContext) -> None:
         self.lab = lab
@@ -224,6 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         path = unquote(split.path)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
+        if self.server.lab.latency_s:
+            time.sleep(self.server.lab.latency_s)  # the network's round trip: waits, burns no CPU
         response = self._call_api(path, query)
         # Counted before the answer leaves, so a client that has its answer sees it counted; the
         # callback (--die-after) runs only once the answer is out.
@@ -262,11 +273,19 @@ class _Handler(BaseHTTPRequestHandler):
 class LabServer:
     """The lab API on https://127.0.0.1:PORT, in this process, on a background thread."""
 
-    def __init__(self, world: LabWorld, state_dir: str | os.PathLike[str], port: int = 0, *,
+    def __init__(self, world: LabWorld | ApiHandler, state_dir: str | os.PathLike[str], port: int = 0, *,
                  host: str = "127.0.0.1", not_json_paths: Iterable[str] = (),
                  error_paths: Mapping[str, int] | None = None, slow_paths: Mapping[str, float] | None = None,
-                 on_answered: Callable[[int], None] | None = None, log_requests: bool = False) -> None:
-        self.api = PveApi(world, not_json_paths=not_json_paths, error_paths=error_paths, slow_paths=slow_paths)
+                 on_answered: Callable[[int], None] | None = None, log_requests: bool = False,
+                 latency_s: float = 0.0) -> None:
+        if isinstance(world, LabWorld):
+            self.api: ApiHandler = PveApi(world, not_json_paths=not_json_paths, error_paths=error_paths,
+                                          slow_paths=slow_paths)
+        elif not_json_paths or error_paths or slow_paths:
+            raise ValueError("fault options apply to a LabWorld; configure a handler's faults on the handler")
+        else:
+            self.api = world
+        self.latency_s = latency_s
         self.certificates = ensure_certificates(state_dir)
         self.host, self._port = host, port
         self.on_answered = on_answered
@@ -343,10 +362,20 @@ class LabProcess:
 
     def __init__(self, state_dir: str | os.PathLike[str], *, port: int = 0, die_after: int | None = None,
                  not_json_paths: Iterable[str] = (), error_paths: Mapping[str, int] | None = None,
-                 slow_paths: Mapping[str, float] | None = None, startup_timeout: float = 15.0) -> None:
+                 slow_paths: Mapping[str, float] | None = None, startup_timeout: float = 15.0,
+                 world: str = "demo", now: int | None = None, pve_major: int = 9, pbs: bool = False,
+                 offline_nodes: Iterable[str] = (), latency_s: float = 0.0, big_nodes: int = 50,
+                 big_guests: int = 5000) -> None:
         self.state_dir = Path(state_dir)
         self.startup_timeout = startup_timeout
-        self._args = ["--state-dir", str(self.state_dir), "--port", str(port)]
+        self._args = ["--state-dir", str(self.state_dir), "--port", str(port), "--world", world,
+                      "--pve-major", str(pve_major), "--latency", str(latency_s),
+                      "--big-nodes", str(big_nodes), "--big-guests", str(big_guests)]
+        if now is not None:
+            self._args += ["--now", str(now)]
+        if pbs:
+            self._args.append("--pbs")
+        self._args += [a for n in offline_nodes for a in ("--offline-node", n)]
         if die_after is not None:
             self._args += ["--die-after", str(die_after)]
         self._args += [a for p in not_json_paths for a in ("--not-json", p)]
@@ -362,6 +391,14 @@ class LabProcess:
     @property
     def ca_path(self) -> Path:
         return Path(self._started()["ca"])
+
+    @property
+    def pbs_url(self) -> str:
+        """The PBS lab's URL (started with `pbs=True`); same CA as the PVE lab."""
+        info = self._started()
+        if "pbs_url" not in info:
+            raise RuntimeError("the lab process was started without pbs=True")
+        return str(info["pbs_url"])
 
     @property
     def pid(self) -> int:
@@ -483,7 +520,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--slow", action="append", default=[], type=_path_value(float), metavar="PATH=SECONDS",
                    help="wait that long before answering PATH")
     p.add_argument("--log-requests", action="store_true", help="print method, path and status to stderr")
+    p.add_argument("--world", choices=("demo", "big"), default="demo", help="which world to serve")
+    p.add_argument("--pve-major", type=int, choices=(8, 9), default=9, help="demo world: PVE 8 or 9 shapes")
+    p.add_argument("--now", type=int, help="epoch seconds the history is relative to (default: now)")
+    p.add_argument("--offline-node", action="append", default=[], metavar="NODE",
+                   help="this node answers 595 and shows offline")
+    p.add_argument("--big-nodes", type=int, default=50, help="big world: number of nodes")
+    p.add_argument("--big-guests", type=int, default=5000, help="big world: number of guests")
+    p.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
+                   help="sleep this long before every answer (a network round trip)")
+    p.add_argument("--pbs", action="store_true", help="also serve the Proxmox Backup Server API on another port")
     return p
+
+
+def _world(args: argparse.Namespace) -> LabWorld:
+    if args.world == "big":
+        world = big_world(args.big_nodes, args.big_guests, now=args.now)
+    else:
+        world = demo_world(pve_major=args.pve_major, now=args.now)
+    if args.offline_node:
+        world = dataclasses.replace(world, offline_nodes=tuple(args.offline_node))
+    return world
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -494,9 +551,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if die_after is not None and count >= die_after:
             os._exit(137)  # abrupt on purpose: no shutdown, no flushing, sockets just vanish
 
-    server = LabServer(demo_world(), args.state_dir, port=args.port, not_json_paths=args.not_json,
+    world = _world(args)
+    server = LabServer(world, args.state_dir, port=args.port, not_json_paths=args.not_json,
                        error_paths={p: int(s) for p, s in args.error}, slow_paths=dict(args.slow),
-                       on_answered=crash_when_due, log_requests=args.log_requests)
+                       on_answered=crash_when_due, log_requests=args.log_requests, latency_s=args.latency)
+    if args.world == "big":
+        assert isinstance(server.api, PveApi)
+        server.api.warm()  # a benchmark measures serving, not the first computation
+    pbs_server = (LabServer(PbsApi(world), args.state_dir, log_requests=args.log_requests, latency_s=args.latency)
+                  if args.pbs else None)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -506,12 +569,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     server.start()
-    print(json.dumps({"url": server.url, "ca": str(server.ca_path.resolve()), "pid": os.getpid()}), flush=True)
+    info = {"url": server.url, "ca": str(server.ca_path.resolve()), "pid": os.getpid()}
+    if pbs_server is not None:
+        info["pbs_url"] = pbs_server.start().url
+    print(json.dumps(info), flush=True)
     try:
         while not stop.wait(0.5):
             pass
     finally:
         server.stop()
+        if pbs_server is not None:
+            pbs_server.stop()
     return 0
 
 

@@ -42,11 +42,11 @@ def test_https_with_the_labs_own_ca(tmp_path: Path) -> None:
         assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
         r = requests.get(f"{lab.url}/api2/json/version", headers=AUTH, verify=str(lab.ca_path), timeout=5)
         assert r.status_code == 200 and r.headers["Content-Type"] == "application/json;charset=UTF-8"
-        assert r.json()["data"]["version"] == "9.0.4"
+        assert r.json()["data"]["version"] == "9.1.2"
         with pytest.raises(requests.exceptions.SSLError):  # the system trust store does not know the lab
             requests.get(f"{lab.url}/api2/json/version", headers=AUTH, timeout=5)
         for host in ("localhost", "127.0.0.1"):  # both names are in the certificate
-            assert _pve(f"{host}:{lab.port}", lab.ca_path).version.get()["release"] == "9.0"
+            assert _pve(f"{host}:{lab.port}", lab.ca_path).version.get()["release"] == "9.1"
 
 
 def test_certificates_are_reused_and_remade_when_broken(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_certificates_are_reused_and_remade_when_broken(tmp_path: Path) -> None:
     (tmp_path / CERT_FILE).write_text("not a certificate")
     with LabServer(WORLD, tmp_path) as lab:
         assert (tmp_path / CA_FILE).read_bytes() != first[CA_FILE]
-        assert _pve(lab.url, lab.ca_path).version.get()["version"] == "9.0.4"
+        assert _pve(lab.url, lab.ca_path).version.get()["version"] == "9.1.2"
 
 
 def test_counts_every_answer_and_reports_it(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_cli_prints_exactly_one_json_line_and_stops_on_sigterm(tmp_path: Path) -
         info = json.loads(proc.stdout.readline())
         assert set(info) == {"url", "ca", "pid"} and info["pid"] == proc.pid
         assert Path(info["ca"]).is_absolute() and Path(info["ca"]).is_file()
-        assert _pve(info["url"], Path(info["ca"])).version.get()["version"] == "9.0.4"
+        assert _pve(info["url"], Path(info["ca"])).version.get()["version"] == "9.1.2"
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
     finally:
@@ -131,14 +131,14 @@ def test_cli_prints_exactly_one_json_line_and_stops_on_sigterm(tmp_path: Path) -
 def test_lab_process_serves_and_stops(tmp_path: Path) -> None:
     with LabProcess(tmp_path) as lab:
         assert lab.pid != os.getpid()
-        assert [n["node"] for n in _pve(lab.url, lab.ca_path).nodes.get()] == ["pve1", "pve2", "pve3"]
+        assert [n["node"] for n in _pve(lab.url, lab.ca_path).nodes.get()] == ["pve1", "pve2", "pve3", "pve4"]
     assert lab.returncode == 0
 
 
 def test_die_after_crashes_the_process_mid_run(tmp_path: Path) -> None:
     with LabProcess(tmp_path, die_after=2) as lab:
         pve = _pve(lab.url, lab.ca_path)
-        assert pve.version.get()["version"] == "9.0.4"
+        assert pve.version.get()["version"] == "9.1.2"
         assert len(pve.cluster.resources.get(type="vm")) == len(WORLD.guests)  # the 2nd answer is whole
         assert lab.wait(timeout=10) == 137
         with pytest.raises(requests.exceptions.ConnectionError):
@@ -169,3 +169,38 @@ def test_startup_failure_is_reported(tmp_path: Path) -> None:
         busy.listen()
         with pytest.raises(RuntimeError, match=r"exited with status 1(.|\n)*Address already in use"):
             LabProcess(tmp_path, port=busy.getsockname()[1]).start()
+
+
+def test_lab_process_serves_pbs_big_world_and_latency(tmp_path: Path) -> None:
+    with LabProcess(tmp_path, pbs=True, world="big", big_nodes=4, big_guests=40, latency_s=0.05,
+                    now=1795680000, offline_nodes=["pve2"]) as lab:
+        pve = _pve(lab.url, lab.ca_path)
+        start = time.monotonic()
+        assert len(pve.cluster.resources.get(type="vm")) == 40
+        assert time.monotonic() - start >= 0.05
+        assert [s["online"] for s in pve.cluster.status.get()[1:]] == [1, 0, 1, 1]
+        pbs_token = next(t for t in demo_world().pbs.tokens if t.tokenid == "evidence")  # type: ignore[union-attr]
+        pbs = ProxmoxAPI(lab.pbs_url.removeprefix("https://"), service="PBS", user=pbs_token.userid,
+                         token_name=pbs_token.tokenid, token_value=pbs_token.secret, verify_ssl=str(lab.ca_path))
+        assert [d["store"] for d in pbs.admin.datastore.get()] == ["store1", "store2"]
+    with LabProcess(tmp_path) as plain, pytest.raises(RuntimeError):
+        _ = plain.pbs_url
+
+
+def test_many_concurrent_keep_alive_connections(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with LabServer(WORLD, tmp_path, latency_s=0.05) as lab:
+        sessions = [requests.Session() for _ in range(32)]
+
+        def call(i: int) -> int:
+            return sessions[i % 32].get(f"{lab.url}/api2/json/version", headers=AUTH, verify=str(lab.ca_path),
+                                        timeout=10).status_code
+
+        start = time.monotonic()
+        with ThreadPoolExecutor(32) as pool:
+            codes = list(pool.map(call, range(128)))
+        assert codes == [200] * 128
+        assert time.monotonic() - start < 128 * 0.05 / 4  # the waits overlap
+        for s in sessions:
+            s.close()

@@ -18,7 +18,7 @@ from proxmoxer import ProxmoxAPI, ResourceException
 
 from attest.lab.pve_api import PveApi, acl_privileges
 from attest.lab.server import LabServer
-from attest.lab.world import AUDITOR_PRIVS, LabToken, LabWorld, demo_world
+from attest.lab.world import AUDITOR_PRIVS, EVIDENCE_PRIVS, LabToken, LabWorld, demo_world
 
 WORLD = demo_world()
 EVIDENCE = next(t for t in WORLD.tokens if t.tokenid == "evidence")
@@ -64,7 +64,7 @@ def _raises(call: Any, *args: Any, **kwargs: Any) -> ResourceException:
 
 
 def test_version(pve: ProxmoxAPI) -> None:
-    assert pve.version.get() == {"repoid": "39d8a4de7dfb2c40", "release": "9.0", "version": "9.0.4"}
+    assert pve.version.get() == {"repoid": "39d8a4de7dfb2c40", "release": "9.1", "version": "9.1.2"}
 
 
 def test_wrong_secret_is_401_with_the_message_in_the_reason(lab: LabServer) -> None:
@@ -90,11 +90,12 @@ def test_no_token_is_401_no_ticket_with_empty_body(lab: LabServer) -> None:
 
 def test_cluster_status(pve: ProxmoxAPI) -> None:
     status = pve.cluster.status.get()
-    assert status[0] == {"type": "cluster", "id": "cluster", "name": "pbx-cluster-1", "nodes": 3,
-                         "quorate": 1, "version": 4}
+    assert status[0] == {"type": "cluster", "id": "cluster", "name": "pbx-cluster-1", "nodes": 4,
+                         "quorate": 1, "version": 5}
     nodes = status[1:]
     assert [(n["name"], n["nodeid"], n["ip"], n["local"]) for n in nodes] == [
-        ("pve1", 1, "10.20.0.11", 1), ("pve2", 2, "10.20.0.12", 0), ("pve3", 3, "10.20.0.13", 0)]
+        ("pve1", 1, "10.20.0.11", 1), ("pve2", 2, "10.20.0.12", 0), ("pve3", 3, "10.20.0.13", 0),
+        ("pve4", 4, "10.20.0.14", 0)]
     assert all(n["type"] == "node" and n["online"] == 1 and n["id"] == f"node/{n['name']}" for n in nodes)
 
 
@@ -130,12 +131,16 @@ def test_resources_are_filtered_for_a_narrow_token(narrow: ProxmoxAPI) -> None:
 def test_resources_type_filter(pve: ProxmoxAPI) -> None:
     assert {e["type"] for e in pve.cluster.resources.get(type="node")} == {"node"}
     storages = pve.cluster.resources.get(type="storage")
-    assert {(s["node"], s["storage"]) for s in storages} == {(n, s) for n in ("pve1", "pve2", "pve3")
-                                                             for s in ("local", "ceph-vm")}
+    everywhere = {(n, s) for n in ("pve1", "pve2", "pve3", "pve4")
+                  for s in ("local", "ceph-vm", "pbs-main", "pbs-weak")}
+    restricted = {(n, "local-zfs") for n in ("pve1", "pve2", "pve3")} | {("pve3", "local-lvm")}
+    assert {(s["node"], s["storage"]) for s in storages} == everywhere | restricted
+    expected = {"ceph-vm": ("rbd", 1, "images,rootdir"), "local": ("dir", 0, "backup,iso,vztmpl"),
+                "pbs-main": ("pbs", 1, "backup"), "pbs-weak": ("pbs", 1, "backup"),
+                "local-zfs": ("zfspool", 0, "images,rootdir"), "local-lvm": ("lvmthin", 0, "images,rootdir")}
     for s in storages:
         assert s["id"] == f"storage/{s['node']}/{s['storage']}" and s["status"] == "available"
-        assert (s["plugintype"], s["shared"], s["content"]) == (
-            ("rbd", 1, "images,rootdir") if s["storage"] == "ceph-vm" else ("dir", 0, "backup,iso,vztmpl"))
+        assert (s["plugintype"], s["shared"], s["content"]) == expected[s["storage"]]
     assert pve.cluster.resources.get(type="sdn") == []
     untyped = pve.cluster.resources.get()
     assert {e["type"] for e in untyped} == {"qemu", "lxc", "node", "storage", "pool"}
@@ -149,7 +154,7 @@ def test_bad_query_parameters_are_400(pve: ProxmoxAPI) -> None:
 
 def test_nodes(pve: ProxmoxAPI, narrow: ProxmoxAPI) -> None:
     nodes = pve.nodes.get()
-    assert [n["node"] for n in nodes] == ["pve1", "pve2", "pve3"]
+    assert [n["node"] for n in nodes] == ["pve1", "pve2", "pve3", "pve4"]
     assert all(n["status"] == "online" and re.fullmatch(r"([0-9A-F]{2}:){31}[0-9A-F]{2}", n["ssl_fingerprint"])
                and n["maxcpu"] > 0 for n in nodes)
     assert all("mem" not in n for n in narrow.nodes.get())
@@ -196,8 +201,8 @@ def test_qemu_config(pve: ProxmoxAPI) -> None:
 def test_lxc_config(pve: ProxmoxAPI) -> None:
     cfg = pve.nodes("pve2").lxc(106).config.get()
     assert (cfg["hostname"], cfg["memory"], cfg["swap"], cfg["tags"]) == ("pbx-esposito-01", 2048, 512, "pbx")
-    assert cfg["rootfs"] == "ceph-vm:vm-106-disk-0,size=8G"
-    assert cfg["net0"].startswith("name=eth0,bridge=vmbr0,firewall=1,hwaddr=")
+    assert cfg["rootfs"] == "local-zfs:vm-106-disk-0,size=8G"  # local, but replicated (esposito)
+    assert cfg["net0"].startswith("name=eth0,bridge=vmbr0,firewall=0,hwaddr=")  # its NIC is unfiltered
 
 
 def test_config_on_the_wrong_node_or_type_is_500(pve: ProxmoxAPI) -> None:
@@ -225,7 +230,7 @@ POOL_MEMBER_PATHS = {f"/vms/{g.vmid}" for g in WORLD.guests if g.pool}
 def test_access_permissions(pve: ProxmoxAPI, narrow: ProxmoxAPI) -> None:
     assert narrow.access.permissions.get() == {"/vms/101": {"VM.Audit": 1}, "/vms/120": {"VM.Audit": 1}}
     mine = pve.access.permissions.get()
-    auditor = dict.fromkeys(AUDITOR_PRIVS, 1)
+    auditor = dict.fromkeys(EVIDENCE_PRIVS, 1)  # PVEAuditor + what listing backups takes
     # get_effective_permissions: the top-level paths, every path in the ACL tree (the other
     # tokens' /vms/101 and /vms/120 included) and the pool members -- not the pools themselves.
     assert set(mine) == TOP_LEVEL_PATHS | POOL_MEMBER_PATHS | {"/vms/120"}
@@ -242,7 +247,8 @@ def test_access_permissions(pve: ProxmoxAPI, narrow: ProxmoxAPI) -> None:
 def test_blinkered_token_looks_complete_but_cannot_see_vm_120(pve: ProxmoxAPI, blinkered: ProxmoxAPI) -> None:
     full, mine = pve.access.permissions.get(), blinkered.access.permissions.get()
     for path in ("/", "/vms", "/pool", "/storage", "/nodes"):
-        assert mine[path] == full[path]
+        assert mine[path] == dict.fromkeys(AUDITOR_PRIVS, 1)  # the plain auditor role
+        assert set(full[path]) - set(mine[path]) == {"Datastore.AllocateSpace", "VM.Backup"}
     # NoAccess leaves no privilege on /vms/120, so PVE leaves the path out rather than showing it empty.
     assert set(full) - set(mine) == {"/vms/120"}
     assert blinkered.access.permissions.get(path="/vms/120") == {"/vms/120": {}}
@@ -310,17 +316,18 @@ def test_storage_content_lists_each_guest_disk_as_pve_names_it(disk_lab: LabServ
     volumes = pve.nodes("pve1").storage("ceph-vm").content.get()
     assert [v["volid"] for v in volumes] == sorted(v["volid"] for v in volumes)
     by_vmid = {v["vmid"]: v for v in volumes}
-    assert sorted(by_vmid) == sorted(g.vmid for g in WORLD.guests)  # VM 120 included
+    on_ceph = sorted(g.vmid for g in WORLD.guests if g.disk_storage == "ceph-vm")
+    assert sorted(by_vmid) == on_ceph  # VM 120 included
     assert by_vmid[101] == {"volid": "ceph-vm:vm-101-disk-0", "name": "vm-101-disk-0", "size": 32 * GIB,
                             "parent": None, "vmid": 101, "format": "raw", "content": "images"}
-    assert (by_vmid[106]["volid"], by_vmid[106]["content"], by_vmid[106]["size"]) == (
-        "ceph-vm:vm-106-disk-0", "rootdir", 8 * GIB)
+    assert (by_vmid[901]["volid"], by_vmid[901]["content"], by_vmid[901]["size"]) == (
+        "ceph-vm:vm-901-disk-0", "rootdir", 8 * GIB)
     assert by_vmid[9000]["volid"] == "ceph-vm:base-9000-disk-0"
     # Shared storage: the same list on every node. Each volid is the one the guest's config uses.
     for node in ("pve2", "pve3"):
         assert pve.nodes(node).storage("ceph-vm").content.get() == volumes
     for g in WORLD.guests:
-        cfg = pve.nodes(g.node)(g.type)(g.vmid).config.get() if g.vmid != 120 else None
+        cfg = pve.nodes(g.node)(g.type)(g.vmid).config.get() if g.vmid != 120 and g.vmid in by_vmid else None
         if cfg is not None:
             disk = cfg["scsi0"] if g.type == "qemu" else cfg["rootfs"]
             assert disk.split(",")[0] == by_vmid[g.vmid]["volid"]
@@ -330,21 +337,22 @@ def test_storage_content_lists_each_guest_disk_as_pve_names_it(disk_lab: LabServ
     assert [v["volid"] for v in pve.nodes("pve3").storage("ceph-vm").content.get(vmid=120)] == [
         "ceph-vm:vm-120-disk-0"]
     rootdirs = pve.nodes("pve1").storage("ceph-vm").content.get(content="rootdir")
-    assert [v["vmid"] for v in rootdirs] == [106, 109, 901]
+    assert [v["vmid"] for v in rootdirs] == [901]
     assert pve.nodes("pve1").storage("ceph-vm").content.get(content="backup") == []
 
 
 def test_storage_content_follows_vm_config_disk_per_guest(disk_lab: LabServer) -> None:
     volumes = _client(disk_lab, DISKS).nodes("pve2").storage("ceph-vm").content.get()
-    assert sorted(v["vmid"] for v in volumes) == sorted(g.vmid for g in WORLD.guests if g.vmid != 120)
+    assert sorted(v["vmid"] for v in volumes) == sorted(
+        g.vmid for g in WORLD.guests if g.vmid != 120 and g.disk_storage == "ceph-vm")
 
 
 # --- methods and paths -------------------------------------------------------------------------------
 
 
 def test_unknown_path_is_501(pve: ProxmoxAPI) -> None:
-    err = _raises(pve.cluster.ha.status.current.get)
-    assert (err.status_code, err.content) == (501, "Method 'GET /cluster/ha/status/current' not implemented")
+    err = _raises(pve.cluster.ha.manager_status.get)
+    assert (err.status_code, err.content) == (501, "Method 'GET /cluster/ha/manager_status' not implemented")
 
 
 def test_writes_are_501(pve: ProxmoxAPI) -> None:
