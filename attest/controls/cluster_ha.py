@@ -21,6 +21,7 @@ from attest.controls.instances import (
     no_instance,
     tenant_view,
 )
+from attest.controls.tables import INSTANCE, NONE, Table, mark
 from attest.engine import CheckContext, CheckOutcome, EvidenceGap, Snapshot
 
 SECTIONS = ("cluster", "ha", "storage")
@@ -94,12 +95,29 @@ def ha_protected(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]
     if not view.instances:
         return no_instance(view)
     f = Findings(used=list(view.used))
+    tables = HaTables(f)
     for source in view.sources:
         if source.instances:
-            _cluster(f, source, params)
+            _cluster(f, tables, source, params)
     for source, instance in view.instances:
-        _instance(f, source, instance, params)
+        _instance(f, tables, source, instance, params)
     return _outcome(f, view)
+
+
+class HaTables:
+    """HA-01's tables: the cluster, each instance's HA state and nodes, each disk's storage."""
+
+    def __init__(self, f: Findings) -> None:
+        self.cluster = f.table("Cluster and HA manager", "Cluster e gestore HA", ("Cluster", "Cluster"),
+                               ("Quorum", "Quorum"), ("Quorum votes", "Voti di quorum"), ("HA master", "Master HA"),
+                               ("Fencing", "Fencing"))
+        self.instances = f.table("High availability of each instance", "Alta affidabilità di ciascuna istanza",
+                                 INSTANCE, ("HA state (effective)", "Stato HA (effettivo)"),
+                                 ("Service state", "Stato del servizio"), ("Runs on", "Gira su"),
+                                 ("Nodes it may run on", "Nodi su cui può girare"), ("Rule", "Regola"))
+        self.disks = f.table("Disks and their storage", "Dischi e relativo storage", INSTANCE,
+                             ("Disk", "Disco"), ("Storage", "Storage"), ("Shared storage", "Storage condiviso"),
+                             ("Replicated to", "Replicato su"))
 
 
 def _outcome(f: Findings, view: TenantView) -> CheckOutcome:
@@ -118,7 +136,7 @@ def _votes(cluster: dict[str, Any]) -> int | None:
     return sum(int(v) for v in votes) if votes and all(v is not None for v in votes) else None
 
 
-def _cluster(f: Findings, source: SourceView, params: dict[str, Any]) -> None:
+def _cluster(f: Findings, tables: HaTables, source: SourceView, params: dict[str, Any]) -> None:
     """The cluster-wide part: quorum, votes, HA manager, fencing."""
     snap = source.snap
     cluster_rec, status_rec = snap.one("proxmox.cluster"), snap.one("proxmox.ha_status")
@@ -134,6 +152,10 @@ def _cluster(f: Findings, source: SourceView, params: dict[str, Any]) -> None:
         return
     name = cluster["cluster"].get("name")
     quorate = bool(cluster["cluster"].get("quorate")) and bool((status.get("quorum") or {}).get("quorate"))
+    master = status.get("master") or {}
+    tables.cluster.add(name, mark(quorate), _votes(cluster),
+                       f"{master.get('node')} ({master.get('status')})" if master else None,
+                       (status.get("fencing") or {}).get("armed_state"))
     if not quorate:
         f.problem(f"Cluster {name} had no quorum when collected.", f"Il cluster {name} non aveva il quorum.")
     votes, need = _votes(cluster), int(params["min_votes"])
@@ -160,17 +182,23 @@ def _manager(f: Findings, name: str, status: dict[str, Any]) -> None:
                   f"Il fencing HA del cluster {name} è {fencing.get('armed_state')}: nessun ripristino automatico.")
 
 
-def _instance(f: Findings, source: SourceView, instance: Instance, params: dict[str, Any]) -> None:
+def _instance(f: Findings, tables: HaTables, source: SourceView, instance: Instance, params: dict[str, Any]) -> None:
     snap, label = source.snap, instance.label()
     res_rec = source.guest_record("proxmox.ha_resource", instance, "/ha")
     f.cite(res_rec)
+    _disks(f, tables.disks, source, instance)
     if res_rec is None:
+        tables.instances.add(label, None, None, instance.node, _node_states(snap, {instance.node}), None)
         f.problem(f"{label} is not managed by HA: if its node fails it is not restarted elsewhere.",
                   f"{label} non è gestita dall'HA: se il suo nodo si guasta non viene riavviata altrove.")
         return
     res = res_rec.payload
     state = str(res.get("state") or "started")
     service = res.get("service") or {}
+    placement = ha_nodes(snap, instance)
+    rule = res.get("group") or ", ".join(str(r.get("rule")) for r in res.get("rules") or []) or None
+    tables.instances.add(label, state, service.get("state"), service.get("node") or instance.node,
+                         _node_states(snap, placement.nodes), rule)
     if state != "started":
         f.problem(f"{label} is HA-managed with requested state '{state}', not 'started'.",
                   f"{label} è gestita in HA con stato richiesto '{state}', non 'started'.")
@@ -178,12 +206,28 @@ def _instance(f: Findings, source: SourceView, instance: Instance, params: dict[
         f.problem(f"The HA manager reports {label} as '{service.get('state') or 'unknown'}', not started.",
                   f"Il gestore HA riporta {label} come '{service.get('state') or 'sconosciuto'}', non avviata.")
     _failover_nodes(f, snap, instance, int(params["min_nodes"]))
-    _disks(f, source, instance)
+
+
+def _lrm(snap: Snapshot) -> dict[str, Any]:
+    status_rec = snap.one("proxmox.ha_status")
+    return dict((status_rec.payload.get("lrm") or {}) if status_rec else {})
+
+
+def _node_states(snap: Snapshot, nodes: set[str]) -> str:
+    """"pve1 (online), pve2 (maintenance)": each node and whether HA could use it."""
+    online = {str(n.get("name")) for n in cluster_nodes(snap) if n.get("online")}
+    lrm = _lrm(snap)
+
+    def state(node: str) -> str:
+        if node not in online:
+            return "offline"
+        return "maintenance" if (lrm.get(node) or {}).get("mode") == "maintenance" else "online"
+
+    return ", ".join(f"{n} ({state(n)})" for n in sorted(nodes)) or NONE
 
 
 def _failover_nodes(f: Findings, snap: Snapshot, instance: Instance, need: int) -> None:
-    status_rec = snap.one("proxmox.ha_status")
-    lrm = (status_rec.payload.get("lrm") or {}) if status_rec else {}
+    lrm = _lrm(snap)
     placement = ha_nodes(snap, instance)
     online = {str(n.get("name")) for n in cluster_nodes(snap) if n.get("online")}
     usable = sorted(n for n in placement.nodes
@@ -200,7 +244,7 @@ def _failover_nodes(f: Findings, snap: Snapshot, instance: Instance, need: int) 
                f"{label} gira su {instance.node} e può ripartire su {where} ({placement.how['it']}).")
 
 
-def _disks(f: Findings, source: SourceView, instance: Instance) -> None:
+def _disks(f: Findings, t: Table, source: SourceView, instance: Instance) -> None:
     storages = {str(r.payload.get("storage")): r for r in source.provider("proxmox.storage")}
     replicated = [r for r in source.snap.of_kind("proxmox.replication")
                   if r.subject.startswith(instance.subject + "/replication/") and not r.payload.get("disable")]
@@ -210,6 +254,8 @@ def _disks(f: Findings, source: SourceView, instance: Instance) -> None:
         storage = str((spec or {}).get("storage") or "")
         rec = storages.get(storage)
         f.cite(rec)
+        targets = ", ".join(sorted({str(r.payload.get("target")) for r in replicated})) or None
+        t.add(instance.label(), disk, storage, mark(rec.payload.get("shared")) if rec else None, targets)
         if rec is None:
             f.gap(f"Storage {storage} of {label} ({disk}) has no record in the evidence.",
                   f"Lo storage {storage} di {label} ({disk}) non ha un record nelle evidenze.")

@@ -11,6 +11,7 @@ from attest.config import SiteConfig, TenantConfig
 from attest.controls.cluster_ha import ha_nodes, ha_subjects
 from attest.controls.findings import Findings, text
 from attest.controls.instances import SYS_AUDIT, Instance, SourceView, insufficient, no_instance, tenant_view
+from attest.controls.tables import INSTANCE, NODE, NONE, YES, mark
 from attest.engine import CheckContext, CheckOutcome, EvidenceGap
 
 SECTIONS = ("cluster", "ha")
@@ -34,12 +35,13 @@ def place(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]) -> Ch
     if not view.instances:
         return no_instance(view)
     f = Findings(used=list(view.used))
-    sites: dict[str, list[str]] = {}  # site id -> "node pve1 (VM 101 …)" uses, judged once per site
+    sites: dict[str, list[str]] = {}  # site id -> nodes in use, judged once per site
+    placed: list[tuple[Instance, str, str | None]] = []  # (instance, node, site id) for the table
     for source, instance in view.instances:
-        _placement(ctx, f, source, instance, sites)
+        placed += _placement(ctx, f, source, instance, sites)
     allowed = {str(c).upper() for c in params["allowed_countries"]}
-    for site_id in sorted(sites):
-        _site(ctx, f, site_id, allowed)
+    certs = {site_id: _site(ctx, f, site_id, allowed) for site_id in sorted(sites)}
+    _table(ctx, f, placed, certs)
     names = ", ".join(sorted(sites))
     return f.outcome(text(
         f"Every node this customer's instances run on or may be moved to is in a registered datacenter ({names}) in "
@@ -49,7 +51,7 @@ def place(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]) -> Ch
 
 
 def _placement(ctx: CheckContext, f: Findings, source: SourceView, instance: Instance,
-               sites: dict[str, list[str]]) -> None:
+               sites: dict[str, list[str]]) -> list[tuple[Instance, str, str | None]]:
     snap = source.snap
     f.cite(snap.one("proxmox.cluster"), source.guest_record("proxmox.ha_resource", instance, "/ha"))
     placement = ha_nodes(snap, instance)
@@ -69,13 +71,33 @@ def _placement(ctx: CheckContext, f: Findings, source: SourceView, instance: Ins
     where = ", ".join(f"{n} ({mapping[n]})" for n in mapped) or "none"
     f.fact(f"{label} runs on node {instance.node}; HA may run it on: {where} ({placement.how['en']}).",
            f"{label} gira sul nodo {instance.node}; l'HA può eseguirla su: {where} ({placement.how['it']}).")
+    return [(instance, node, mapping.get(node)) for node in sorted(placement.nodes)]
 
 
-def _site(ctx: CheckContext, f: Findings, site_id: str, allowed: set[str]) -> None:
+# A certification as the table shows it: standard, number, expiry, document on record.
+CertCells = tuple[str, str, str, str]
+
+
+def _table(ctx: CheckContext, f: Findings, placed: list[tuple[Instance, str, str | None]],
+           certs: dict[str, list[CertCells]]) -> None:
+    t = f.table("Where the instances run or may be moved, and the sites' certifications",
+                "Dove le istanze girano o possono essere spostate, e le certificazioni dei siti",
+                INSTANCE, NODE, ("Runs there now", "Gira lì ora"), ("Site", "Sito"), ("Site kind", "Tipo di sito"),
+                ("Country", "Paese"), ("Certification", "Certificazione"), ("Number", "Numero"),
+                ("Expires", "Scadenza"), ("Document on record", "Documento agli atti"))
+    for instance, node, site_id in placed:
+        site = next((s for s in ctx.config.model.sites if s.id == site_id), None)
+        where = (site.name, site.kind, site.country) if site else (site_id, None, None)
+        now = YES if node == instance.node else NONE
+        for cert in certs.get(str(site_id)) or [(NONE, NONE, NONE, NONE)]:
+            t.add(instance.label(), node, now, *where, *cert)
+
+
+def _site(ctx: CheckContext, f: Findings, site_id: str, allowed: set[str]) -> list[CertCells]:
     site = next((s for s in ctx.config.model.sites if s.id == site_id), None)
     if site is None:  # the config loader refuses this; kept so a hand-made config cannot pass
         f.problem(f"Site {site_id} is not registered.", f"Il sito {site_id} non è registrato.")
-        return
+        return []
     if site.kind != "datacenter":
         f.problem(f"Site {site.name} is registered as '{site.kind}', not as a datacenter.",
                   f"Il sito {site.name} è registrato come '{site.kind}', non come datacenter.")
@@ -84,14 +106,16 @@ def _site(ctx: CheckContext, f: Findings, site_id: str, allowed: set[str]) -> No
                   f"Il sito {site.name} si trova in {site.country}, fuori dai paesi ammessi.")
     f.fact(f"Site {site.name} ({site.country}), {site.kind}, operated by {site.operator}.",
            f"Sito {site.name} ({site.country}), {site.kind}, gestito da {site.operator}.")
-    _certifications(ctx, f, site)
+    return _certifications(ctx, f, site)
 
 
-def _certifications(ctx: CheckContext, f: Findings, site: SiteConfig) -> None:
+def _certifications(ctx: CheckContext, f: Findings, site: SiteConfig) -> list[CertCells]:
     last_day = _period_last_day(ctx)
     documents = ctx.manual("manual.site_certificate", f"site/{site.id}")
+    cells: list[CertCells] = []
     for cert in site.certifications:
         doc = next((d for d in reversed(documents) if d.payload.get("reference") == cert.number), None)
+        cells.append((cert.standard, cert.number, cert.expires, mark(doc is not None)))
         what = f"{cert.standard} certificate {cert.number} of {site.name}"
         what_it = f"Il certificato {cert.standard} n. {cert.number} di {site.name}"
         if date.fromisoformat(cert.expires) < last_day:
@@ -104,3 +128,4 @@ def _certifications(ctx: CheckContext, f: Findings, site: SiteConfig) -> None:
             f.cite(doc)
             f.fact(f"The {what} (issued by {cert.issuer}) is valid until {cert.expires}; its document is on record.",
                    f"{what_it} (emesso da {cert.issuer}) è valido fino al {cert.expires}; il documento è agli atti.")
+    return cells

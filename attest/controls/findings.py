@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from attest.attestation import LocalizedText, Verdict
 from attest.controls.instances import dedupe
+from attest.controls.tables import Column, Table, table
 from attest.engine import CheckOutcome
 from evidence.log import StoredRecord
 
@@ -36,6 +37,12 @@ class Findings:
     gaps: list[LocalizedText] = field(default_factory=list)
     facts: list[LocalizedText] = field(default_factory=list)
     used: list[StoredRecord] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+
+    def table(self, en: str, it: str, *columns: Column) -> Table:
+        """A new table of the tenant's facts, shown with the outcome when it has rows."""
+        self.tables.append(table(en, it, *columns))
+        return self.tables[-1]
 
     def problem(self, en: str, it: str) -> None:
         self.problems.append(text(en, it))
@@ -51,10 +58,13 @@ class Findings:
 
     def outcome(self, passed: LocalizedText) -> CheckOutcome:
         if self.problems:
-            return CheckOutcome(Verdict.FAIL, _summary(self.problems), self._facts(), dedupe(self.used))
-        if self.gaps:
-            return CheckOutcome(Verdict.INSUFFICIENT_EVIDENCE, _summary(self.gaps), self._facts(), dedupe(self.used))
-        return CheckOutcome(Verdict.PASS, passed, self._facts(), dedupe(self.used))
+            verdict, reason = Verdict.FAIL, _summary(self.problems)
+        elif self.gaps:
+            verdict, reason = Verdict.INSUFFICIENT_EVIDENCE, _summary(self.gaps)
+        else:
+            verdict, reason = Verdict.PASS, passed
+        return CheckOutcome(verdict, reason, self._facts(), dedupe(self.used),
+                            [t.fact_table() for t in self.tables if t.rows])
 
     def _facts(self) -> list[LocalizedText]:
         # Every problem and gap is also a fact, so none is lost when the reason shows only a few.

@@ -15,6 +15,7 @@ from typing import Any
 from attest.attestation import LocalizedText
 from attest.config import TenantConfig
 from attest.controls.findings import Findings, text
+from attest.controls.firewall_tables import ipsets_table, resolve_ipset, rules_table
 from attest.controls.instances import (
     SYS_AUDIT,
     Instance,
@@ -24,6 +25,7 @@ from attest.controls.instances import (
     no_instance,
     tenant_view,
 )
+from attest.controls.tables import INSTANCE, Table, flags, mark
 from attest.engine import CheckContext, CheckOutcome, EvidenceGap
 
 SECTIONS = ("firewall",)
@@ -83,13 +85,20 @@ def firewall_enabled(ctx: CheckContext, tenant: TenantConfig, params: dict[str, 
     if isinstance(view, CheckOutcome):
         return view
     f = Findings(used=list(view.used))
+    t = f.table("Firewall of each instance", "Firewall di ciascuna istanza", INSTANCE,
+                ("Cluster firewall", "Firewall di cluster"), ("Instance firewall", "Firewall dell'istanza"),
+                ("Inbound policy (effective)", "Politica in ingresso (effettiva)"),
+                ("Firewall flag per network interface", "Flag firewall per interfaccia di rete"))
+    cluster_on: dict[str, bool | None] = {}
     for source in view.sources:
         cluster = cluster_fw(f, source) if source.instances else None
-        if cluster is not None and not (cluster.get("options") or {}).get("enable"):
+        on = None if cluster is None else bool((cluster.get("options") or {}).get("enable"))
+        cluster_on[source.snap.source_id] = on
+        if on is False:
             f.problem(f"The cluster firewall of {source.snap.source_id} is disabled: no guest rule is applied.",
                       f"Il firewall di cluster di {source.snap.source_id} è disattivato: nessuna regola è applicata.")
     for source, instance in view.instances:
-        _in_force(f, source, instance)
+        _in_force(f, t, cluster_on.get(source.snap.source_id), source, instance)
     return f.outcome(text(
         "The firewall is on for the cluster, for each of this customer's instances and for each of their network "
         "interfaces, and inbound traffic not explicitly allowed is dropped.",
@@ -97,11 +106,13 @@ def firewall_enabled(ctx: CheckContext, tenant: TenantConfig, params: dict[str, 
         "interfacce di rete, e il traffico in ingresso non esplicitamente consentito viene scartato."))
 
 
-def _in_force(f: Findings, source: SourceView, instance: Instance) -> None:
+def _in_force(f: Findings, t: Table, cluster_on: bool | None, source: SourceView, instance: Instance) -> None:
     fw = guest_fw(f, source, instance)
     if fw is None:
         return
     label = instance.label()
+    t.add(label, mark(cluster_on), mark(bool((fw.get("options") or {}).get("enable"))), policy_in(fw),
+          flags({n: bool((spec or {}).get("firewall")) for n, spec in (fw.get("nics") or {}).items()}))
     if not (fw.get("options") or {}).get("enable"):
         f.problem(f"The firewall of {label} is disabled.", f"Il firewall di {label} è disattivato.")
     nics = fw.get("nics") or {}
@@ -211,26 +222,13 @@ def applied_rules(f: Findings, source: SourceView, fw: dict[str, Any]) -> list[t
     return out
 
 
-def ipset_entries(source: SourceView, fw: dict[str, Any], ref: str) -> list[dict[str, Any]] | None:
-    """The entries of IP set *ref* ("+name", "+guest/name", "+dc/name"), guest level first."""
-    name = ref.lstrip("+")
-    scope, _, bare = name.rpartition("/")
-    if scope in ("", "guest") and bare in (fw.get("ipsets") or {}):
-        return list((fw["ipsets"][bare] or {}).get("entries") or [])
-    if scope in ("", "dc"):
-        rec = next((r for r in source.snap.of_kind("proxmox.firewall_ipset") if r.payload.get("name") == bare), None)
-        return list(rec.payload.get("entries") or []) if rec else None
-    return None
-
-
 def open_to_all(source: SourceView, fw: dict[str, Any], rule: dict[str, Any]) -> bool:
     src = str(rule.get("source") or "").strip()
     if src in OPEN_SOURCES:
         return True
-    if src.startswith("+"):
-        entries = ipset_entries(source, fw, src) or []
-        return any(str(e.get("cidr")) in OPEN_SOURCES and not e.get("nomatch") for e in entries)
-    return False
+    resolved = resolve_ipset(source, fw, src)
+    entries = resolved[1] if resolved else []
+    return any(str(e.get("cidr")) in OPEN_SOURCES and not e.get("nomatch") for e in entries)
 
 
 # --- FW-02 ----------------------------------------------------------------------------------------
@@ -244,6 +242,8 @@ def firewall_rules(ctx: CheckContext, tenant: TenantConfig, params: dict[str, An
     for source, instance in view.instances:
         fw = guest_fw(f, source, instance)
         if fw is not None:
+            rules_table(f, source, instance, fw)
+            ipsets_table(f, source, instance, fw)
             _own_rules(f, instance, fw)
             _exposed(f, source, instance, fw, params)
     return f.outcome(text(

@@ -132,9 +132,11 @@ class Scenario:
     groups: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     ipsets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     pbs_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pools: dict[str, list[str]] = field(default_factory=dict)  # pool id -> members ("qemu/101")
     # Backups: daily at 01:00 UTC from backups_from, except the days listed; kept for keep_days.
     backups_from: datetime = datetime(2030, 10, 1, 1, 0, tzinfo=UTC)
     missing_days: set[datetime] = field(default_factory=set)
+    failed_runs: set[datetime] = field(default_factory=set)  # vzdump runs that failed (no backup made)
     keep_days: int = 40
     history_days: int = 40
     verification: dict[str, Any] | None = field(default_factory=lambda: {"state": "ok", "upid": None})
@@ -203,12 +205,14 @@ class Scenario:
         out = [rec("proxmox.version", "", {"version": "9.0.4", "release": "9.0", "repoid": "x"}),
                rec("proxmox.permissions", "/token", {"token": "attest@pve!evidence", "permissions": self.permissions}),
                rec("proxmox.inventory", "", {"guests": [f"qemu/{v}" for v in self.guests],
-                                             "configs_read": len(self.guests), "pool_count": 0}),
+                                             "configs_read": len(self.guests), "pool_count": len(self.pools)}),
                rec("proxmox.cluster", "", self.cluster),
                rec("proxmox.ha_status", "/ha", self.ha_status),
                rec("proxmox.not_backed_up", "/backup-info", {"guests": self.not_backed_up}),
                rec("proxmox.firewall_cluster", "/firewall", self.firewall_cluster)]
         out += [rec("proxmox.storage", f"/storage/{k}", v) for k, v in self.storages.items()]
+        out += [rec("proxmox.pool", f"/pool/{k}", {"poolid": k, "comment": None, "members": v})
+                for k, v in self.pools.items()]
         out += [rec("proxmox.backup_job", f"/backup-job/{k}", v) for k, v in self.jobs.items()]
         out += [rec("proxmox.firewall_group", f"/firewall/group/{k}", {"group": k, "rules": v})
                 for k, v in self.groups.items()]
@@ -237,6 +241,9 @@ class Scenario:
         runs = [{"upid": f"UPID:{guest['node']}:1:1:{epoch(t):08X}:vzdump::root@pam:", "node": guest["node"],
                  "starttime": epoch(t), "endtime": epoch(t) + 300, "task_status": "OK", "result": "ok",
                  "message": None} for t in times if t >= since]
+        runs += [{"upid": f"UPID:{guest['node']}:1:1:{epoch(t):08X}:vzdump::root@pam:", "node": guest["node"],
+                  "starttime": epoch(t), "endtime": epoch(t) + 60, "task_status": "ERROR", "result": "failed",
+                  "message": f"Backup of VM {vmid} failed"} for t in sorted(self.failed_runs) if since <= t <= at]
         out.append(rec("proxmox.backup_history", f"{base}/backup-history",
                        {"vmid": vmid, "since": epoch(since), "until": epoch(at), "runs": runs}))
         return out

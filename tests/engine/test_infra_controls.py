@@ -4,7 +4,6 @@ reasons drawn from the tenant's own facts and never another tenant's."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,18 +15,6 @@ from tests.engine.builder import AS_OF, PBS, PVE, Scenario, collect, config_doc,
 
 CONTROLS = ("PLACE-01", "HA-01", "BK-01", "BK-02", "BK-03", "BK-04", "FW-01", "FW-02", "LIST-01")
 AT = AS_OF - timedelta(hours=2)
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[EvidenceLog]:
-    opened = EvidenceLog.open(f"sqlite:///{tmp_path / 'attest.db'}", tmp_path / "evidence")
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def config(tmp_path: Path):  # type: ignore[no-untyped-def]
-    return load(config_doc(), tmp_path)
 
 
 def world(log, signer, scenario: Scenario | None = None, **kw) -> Scenario:  # type: ignore[no-untyped-def]
@@ -55,7 +42,10 @@ def test_every_control_passes_on_postgresql_too(tmp_path: Path, db_url: str, con
 
 
 def _text(result) -> str:  # type: ignore[no-untyped-def]
-    return " ".join([result.reason["en"], *(f["en"] for f in result.facts)])
+    """Everything a result says in English: reason, facts and its tables' titles and cells."""
+    cells = [c for t in result.tables for row in t.rows for c in row]
+    return " ".join([result.reason["en"], *(f["en"] for f in result.facts), *(t.title["en"] for t in result.tables),
+                     *cells])
 
 
 def test_no_result_cites_or_names_another_tenants_guest(log, config, signer) -> None:  # type: ignore[no-untyped-def]
@@ -448,3 +438,42 @@ def test_a_tenant_without_instances_is_insufficient_for_infrastructure_controls(
     result = judge(config, log, signer, "BK-01")["acme"]
     assert result.verdict == Verdict.INSUFFICIENT_EVIDENCE
     assert "No PBX instance" in result.reason["en"]
+
+
+# --- gaps the previous round listed ------------------------------------------------------------------------
+
+
+def test_bk01_pool_based_job_selects_the_pools_members(log, config, signer) -> None:  # type: ignore[no-untyped-def]
+    s = Scenario()
+    s.jobs["daily"]["selection"] = {"mode": "pool", "vmids": [], "pool": "voice", "exclude": []}
+    s.pools = {"voice": ["qemu/101"]}
+    world(log, signer, s)
+    acme = judge(config, log, signer, "BK-01")["acme"]
+    assert acme.verdict == Verdict.PASS, acme.reason
+    assert acme.tables[0].rows[0][7] == "pool"  # not a pool acme is matched by: its name is not shown
+    bellini = judge(config, log, signer, "BK-01")["bellini"]
+    assert bellini.verdict == Verdict.FAIL
+    assert "No enabled backup job selects VM 103 'pbx-bellini-01'" in bellini.reason["en"]
+
+
+def test_bk01_pool_based_job_without_the_instance_fails(log, config, signer) -> None:  # type: ignore[no-untyped-def]
+    s = Scenario()
+    s.jobs["daily"]["selection"] = {"mode": "pool", "vmids": [], "pool": "voice", "exclude": []}
+    s.pools = {"voice": ["qemu/103"]}
+    world(log, signer, s)
+    acme = judge(config, log, signer, "BK-01")["acme"]
+    assert acme.verdict == Verdict.FAIL
+    assert "No enabled backup job selects VM 101 'pbx-acme-01'." in acme.reason["en"]
+    assert not acme.tables  # no job selects it: nothing to tabulate
+    assert judge(config, log, signer, "BK-01")["bellini"].verdict == Verdict.PASS
+
+
+def test_bk04_backups_on_a_pbs_that_is_no_evidence_source_are_insufficient(tmp_path, log, signer) -> None:  # type: ignore[no-untyped-def]
+    doc = config_doc()
+    doc["sources"] = [s for s in doc["sources"] if s["type"] != "proxmox_bs"]
+    collect(log, signer, Scenario(), AT)
+    standard_manual(log, signer)
+    result = judge(load(doc, tmp_path), log, signer, "BK-04")["acme"]
+    assert result.verdict == Verdict.INSUFFICIENT_EVIDENCE, result.reason
+    assert "kept on backup server pbs.example, which is not an evidence source" in result.reason["en"]
+    assert "non è una fonte di evidenze" in result.reason["it"]
