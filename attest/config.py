@@ -133,6 +133,10 @@ class PbsSource(Strict):
     remote_sites: dict[str, str] = Field(default_factory=dict)
     # The Proxmox VE sources whose guests back up here (backup-id = VMID); default: all of them.
     pve_sources: list[str] = Field(default_factory=list)
+    # The PVE storage ids (type pbs) that point at this server. PVE names the server by the address
+    # it uses (often an internal IP), which need not be the host in `url`; without this list a
+    # storage is matched to this source by that host only.
+    pve_storages: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_token_ref(self) -> PbsSource:

@@ -5,16 +5,50 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from attest.config import load_config
+from attest.demo_documents import add_demo_documents
+from attest.lab.world import LabWorld, demo_world
 from attest.workspace import CONFIG_NAME, init_workspace, point_at_lab
+
+if TYPE_CHECKING:
+    from attest.issue import IssuedDocument
+
+SYMBOL = {"pass": "✓", "fail": "✗", "insufficient_evidence": "?", "not_applicable": "–", "waived": "○"}
+
+
+def _lab_instances(world: LabWorld) -> dict[str, list[str]]:
+    """tenant id -> the guest subjects the lab assigns to it (by tag or pool)."""
+    return {t.id: [f"pve-main/{g.type}/{g.vmid}" for g in world.guests
+                   if (t.tag and t.tag in g.tags) or (t.pool and g.pool == t.pool)]
+            for t in world.tenants}
+
+
+def _summary(docs: list[IssuedDocument], styles: dict[str, str]) -> Table:
+    """One row per tenant, one column per control: the verdicts at a glance."""
+    from attest.attestation import Attestation
+
+    atts = [(d, Attestation.from_json_bytes(d.json.read_bytes())) for d in docs]
+    controls = sorted({r.control_id for _, a in atts for r in a.results})
+    table = Table(title="Attest demo: one signed attestation per tenant (✓ pass ✗ fail ? insufficient evidence)")
+    table.add_column("tenant", no_wrap=True)
+    for c in controls:
+        table.add_column(c, no_wrap=True, justify="center")
+    table.add_column("document id", no_wrap=True)
+    for d, att in atts:
+        by_id = {r.control_id: r.verdict.value for r in att.results}
+        cells = [f"[{styles.get(v, '')}]{SYMBOL.get(v, v)}[/{styles.get(v, '')}]" if (v := by_id.get(c)) else ""
+                 for c in controls]
+        table.add_row(d.tenant_id, *cells, d.document_id)
+    return table
 
 
 def run_demo(directory: Path, period: str | None, err: Console, out: Console) -> None:
-    from attest.cli import VERDICT_STYLE, _collect, _period, _render  # the same steps as the commands
+    from attest.cli import VERDICT_STYLE, _collect, _period, _render, _signer  # the steps of the commands
     from attest.lab.server import LabProcess
     from evidence.log import EvidenceLog
 
@@ -27,32 +61,22 @@ def run_demo(directory: Path, period: str | None, err: Console, out: Console) ->
     if not (directory / CONFIG_NAME).exists():
         init_workspace(directory)
         err.print(f"Created demo workspace {directory}")
-    with LabProcess(directory / "lab") as lab:
-        err.print(f"Simulated Proxmox VE cluster listening on {lab.url}")
-        point_at_lab(directory, lab.url, Path(lab.ca_path))
+    with LabProcess(directory / "lab", pbs=True) as lab:
+        err.print(f"Simulated Proxmox VE cluster listening on {lab.url}, Proxmox Backup Server on {lab.pbs_url}")
+        point_at_lab(directory, lab.url, Path(lab.ca_path), lab.pbs_url)
         loaded = load_config(directory / CONFIG_NAME)
         _period(loaded, period)  # refuse a period that has not started before collecting anything
         log = EvidenceLog.open(loaded.database_url, loaded.evidence_dir)
         try:
             _collect(loaded, log, None)
+            added = add_demo_documents(loaded, log, _signer(loaded), _lab_instances(demo_world()))
+            if added:
+                err.print(f"Added {added} made-up documents (site certificates, restore tests) with "
+                          "`attest evidence add`'s code")
             docs = _render(loaded, log, None, period, None)
         finally:
             log.close()
-
-    table = Table(title="Attest demo: one signed attestation per tenant")
-    table.add_column("tenant", no_wrap=True)
-    table.add_column("ISO-01", no_wrap=True)
-    table.add_column("reason", ratio=1)
-    table.add_column("document id", no_wrap=True)
-    from attest.attestation import Attestation
-
-    for d in docs:
-        att = Attestation.from_json_bytes(d.json.read_bytes())
-        for r in att.results:
-            style = VERDICT_STYLE.get(r.verdict.value, "")
-            table.add_row(d.tenant_id, f"[{style}]{r.verdict.value}[/{style}]", r.reason.get("en", ""),
-                          d.document_id)
-    out.print(table)
+    out.print(_summary(docs, VERDICT_STYLE))
     out.print(f"Documents (PDF, HTML, JSON + .dsse.json) are in {loaded.output_dir}/<tenant>/<period>/; "
               "verify one with\n"
               f"  attest verify --config {directory / CONFIG_NAME} {docs[0].pdf}\n"

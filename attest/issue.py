@@ -10,8 +10,10 @@ document (its id and file digests) is appended and signed into the log.
 from __future__ import annotations
 
 import base64
+import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -34,7 +36,7 @@ from attest.canonical import sha256_hex
 from attest.config import LoadedConfig, TenantConfig
 from attest.engine import Evaluation
 from attest.render.html import render_html
-from attest.render.pdf import render_pdf
+from attest.render.pdf import render_pdf, stats
 from attest.signing import DSSE_SUFFIX, PDF_PRODUCER, ProviderSigner
 from evidence import merkle
 from evidence.log import DOCUMENT_KIND, EvidenceLog, LogIntegrityError, NewRecord
@@ -120,14 +122,51 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)  # readers never see a half-written document
 
 
-def write_documents(att: Attestation, signer: ProviderSigner, out_dir: Path) -> tuple[Path, Path, Path]:
+@dataclass(frozen=True)
+class Rendered:
+    """One attestation laid out (not yet signed), with the WeasyPrint time it took."""
+
+    html: str
+    pdf: bytes
+    layout_s: float
+    write_s: float
+    warnings: int
+
+
+def render_documents(att: Attestation) -> Rendered:
+    """HTML and unsigned PDF of one attestation: pure, so it can run in a worker process."""
+    before = (stats.layout_s, stats.write_s, stats.warnings)
+    html = render_html(att)
+    pdf = render_pdf(att, html, producer=PDF_PRODUCER)
+    return Rendered(html, pdf, stats.layout_s - before[0], stats.write_s - before[1], stats.warnings - before[2])
+
+
+def render_all(atts: list[Attestation]) -> Iterator[Rendered]:
+    """Lay out every attestation, in order. WeasyPrint is single-threaded and CPU-bound (about
+    half of `attest demo`'s time), so several documents are laid out in worker processes, one
+    per core; the key never leaves this process (signing happens here)."""
+    workers = min(len(atts), os.cpu_count() or 1)
+    if workers < 2:
+        yield from (render_documents(att) for att in atts)
+        return
+    # forkserver, not fork: the parent may hold threads (a progress spinner, database pools)
+    # whose locks a forked child would inherit; the preload keeps WeasyPrint's import paid once.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["attest.issue"])
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for rendered in pool.map(render_documents, atts):
+            stats.add(rendered.layout_s, rendered.write_s, rendered.warnings)  # the workers' share
+            yield rendered
+
+
+def write_documents(att: Attestation, signer: ProviderSigner, out_dir: Path,
+                    rendered: Rendered | None = None) -> tuple[Path, Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / att.document_id
     json_bytes = att.to_json_bytes()
-    html = render_html(att)
-    html_bytes = html.encode("utf-8")
-    pdf = signer.sign_pdf(render_pdf(att, html, producer=PDF_PRODUCER), reason=f"Attestation {att.document_id}",
-                          location=att.provider.name)
+    rendered = rendered or render_documents(att)
+    html_bytes = rendered.html.encode("utf-8")
+    pdf = signer.sign_pdf(rendered.pdf, reason=f"Attestation {att.document_id}", location=att.provider.name)
     predicate = {"document_id": att.document_id, "tenant": att.tenant.id, "period": att.period,
                  "overall": att.overall.value, "checkpoint": {"tree_size": att.checkpoint.tree_size,
                                                               "root_hash": att.checkpoint.root_hash}}
@@ -150,16 +189,20 @@ def issue(config: LoadedConfig, log: EvidenceLog, signer: ProviderSigner, evalua
     run_id = log.begin_run("render", signer, wait_s)
     records: list[NewRecord] = []
     try:
+        atts: list[tuple[TenantConfig, str | None, Attestation]] = []
         for tenant_id in evaluation.results:
             tenant = config.tenant(tenant_id)
-            if progress:
-                progress(tenant_id)
             supersedes = log.latest_document(tenant.id, evaluation.period.label)
             document_id = new_document_id()
             log.register_document(document_id, tenant.id, evaluation.period.label, supersedes)
-            att = build_attestation(config, evaluation, tenant, document_id, supersedes, cited, proofs)
+            atts.append((tenant, supersedes, build_attestation(config, evaluation, tenant, document_id, supersedes,
+                                                               cited, proofs)))
+        for (tenant, supersedes, att), rendered in zip(atts, render_all([a for _, _, a in atts]), strict=True):
+            if progress:
+                progress(tenant.id)
+            document_id = att.document_id
             out_dir = config.output_dir / tenant.id / evaluation.period.label
-            pdf, html, js = write_documents(att, signer, out_dir)
+            pdf, html, js = write_documents(att, signer, out_dir, rendered)
             issued.append(IssuedDocument(tenant.id, document_id, att.overall, pdf, html, js, supersedes))
             records.append(NewRecord(source="attest", kind=DOCUMENT_KIND, subject=f"document/{document_id}",
                                      payload={

@@ -30,8 +30,55 @@ def _write_secret(path: Path, value: str) -> None:
         fh.write(value + "\n")
 
 
-def config_document(world: LabWorld, source_url: str, verify_tls: bool | str) -> dict[str, Any]:
+# The certifications the demo's datacenters declare; `attest demo` adds a made-up certificate
+# document for each (a declared certification counts only with its document in the log).
+DEMO_CERTIFICATIONS: dict[str, list[dict[str, str]]] = {
+    "mil1": [{"standard": "ISO/IEC 27001:2022", "issuer": "Esempio Certificazioni S.p.A.",
+              "number": "IT-27001-DC1-2025", "expires": "2028-06-30"}],
+    "fra1": [{"standard": "ISO/IEC 27001:2022", "issuer": "Beispiel Zertifizierung GmbH",
+              "number": "DE-27001-FRA-2024", "expires": "2027-09-30"}],
+}
+# What the demo provider approved in contracts: horizon's carrier reaches its PBX over SIP-TLS
+# from addresses that change, so tcp/5061 is open to any source on purpose.
+DEMO_TENANT_CONTROLS: dict[str, dict[str, dict[str, Any]]] = {
+    "horizon": {"FW-02": {"approved_open": [
+        {"proto": "tcp", "dport": "5061", "reason": "SIP-TLS trunk from the carrier's changing addresses "
+                                                    "(contract annex B)"}]}},
+}
+
+
+def _pbs_source(world: LabWorld, pbs_url: str, verify_tls: bool | str) -> dict[str, Any]:
+    assert world.pbs is not None
+    token = next(t for t in world.pbs.tokens if t.tokenid == "evidence")
+    return {
+        "id": "pbs-main",
+        "type": "proxmox_bs",
+        "url": pbs_url,
+        "token_id": token.full_id,
+        "token_value_file": "secrets/pbs-main.token",
+        "verify_tls": verify_tls,
+        "timeout_s": 10,
+        "site": world.pbs.site,
+        "remote_sites": {r.name: r.site for r in world.pbs.remotes},
+        "pve_storages": sorted(st.id for st in world.storages if st.type == "pbs"),
+    }
+
+
+def config_document(world: LabWorld, source_url: str, verify_tls: bool | str,
+                    pbs_url: str | None = None) -> dict[str, Any]:
     evidence_token = next(t for t in world.tokens if t.tokenid == "evidence")
+    sources: list[dict[str, Any]] = [{
+        "id": "pve-main",
+        "type": "proxmox_ve",
+        "url": source_url,
+        "token_id": evidence_token.full_id,
+        "token_value_file": "secrets/pve-main.token",
+        "verify_tls": verify_tls,
+        "timeout_s": 10,
+        "node_sites": {n.name: n.site for n in world.nodes},
+    }]
+    if pbs_url and world.pbs is not None:
+        sources.append(_pbs_source(world, pbs_url, verify_tls))
     return {
         "provider": {
             "name": "Esempio Cloud PBX S.r.l.",
@@ -46,22 +93,16 @@ def config_document(world: LabWorld, source_url: str, verify_tls: bool | str) ->
         "time_zone": "Europe/Rome",
         "evidence_dir": "evidence",
         "output_dir": "documents",
-        "sites": [{"id": s.id, "name": s.name, "country": s.country, "operator": s.operator, "address": s.address}
+        "sites": [{"id": s.id, "name": s.name, "kind": s.kind, "country": s.country, "operator": s.operator,
+                   "address": s.address, **({"certifications": DEMO_CERTIFICATIONS[s.id]}
+                                            if s.id in DEMO_CERTIFICATIONS else {})}
                   for s in world.sites],
-        "sources": [{
-            "id": "pve-main",
-            "type": "proxmox_ve",
-            "url": source_url,
-            "token_id": evidence_token.full_id,
-            "token_value_file": "secrets/pve-main.token",
-            "verify_tls": verify_tls,
-            "timeout_s": 10,
-            "node_sites": {n.name: n.site for n in world.nodes},
-        }],
+        "sources": sources,
         "tenants": [{
             "id": t.id, "legal_name": t.legal_name, "language": t.language, "sla_target": t.sla_target,
             "match": {k: v for k, v in (("proxmox_tags", [t.tag] if t.tag else []),
                                         ("proxmox_pools", [t.pool] if t.pool else [])) if v},
+            **({"controls": DEMO_TENANT_CONTROLS[t.id]} if t.id in DEMO_TENANT_CONTROLS else {}),
         } for t in world.tenants],
     }
 
@@ -76,7 +117,7 @@ def write_config(directory: Path, doc: dict[str, Any]) -> Path:
 
 
 def init_workspace(directory: Path, *, force: bool = False, source_url: str = "https://127.0.0.1:8006",
-                   verify_tls: bool | str = True) -> Path:
+                   verify_tls: bool | str = True, pbs_url: str = "https://127.0.0.1:8007") -> Path:
     """Create keys, secrets and config. Refuses to overwrite an existing workspace unless *force*."""
     directory = directory.resolve()
     config_path = directory / CONFIG_NAME
@@ -88,12 +129,15 @@ def init_workspace(directory: Path, *, force: bool = False, source_url: str = "h
     _write_secret(directory / "secrets" / "signing-password", password)
     token = next(t for t in world.tokens if t.tokenid == "evidence")
     _write_secret(directory / "secrets" / "pve-main.token", token.secret)
+    if world.pbs is not None:
+        pbs_token = next(t for t in world.pbs.tokens if t.tokenid == "evidence")
+        _write_secret(directory / "secrets" / "pbs-main.token", pbs_token.secret)
     create_demo_pki(directory / "keys", "Esempio Cloud PBX", password.encode())
     (directory / ".gitignore").write_text("secrets/\nkeys/*.p12\nattest.db*\n", encoding="utf-8")
-    return write_config(directory, config_document(world, source_url, verify_tls))
+    return write_config(directory, config_document(world, source_url, verify_tls, pbs_url))
 
 
-def point_at_lab(directory: Path, url: str, ca_path: Path) -> Path:
-    """Rewrite the demo workspace's source to the running lab (its port and CA change per start)."""
+def point_at_lab(directory: Path, url: str, ca_path: Path, pbs_url: str | None = None) -> Path:
+    """Rewrite the demo workspace's sources to the running lab (its ports and CA change per start)."""
     rel_ca = os.path.relpath(ca_path, directory)
-    return write_config(directory, config_document(demo_world(), url, rel_ca))
+    return write_config(directory, config_document(demo_world(), url, rel_ca, pbs_url))
