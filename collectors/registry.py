@@ -1,18 +1,31 @@
-"""Build the collector for each configured source."""
+"""Build the collector for each configured source, by its `type`."""
 
 from __future__ import annotations
 
-from attest.config import LoadedConfig, ProxmoxSource
+from pathlib import Path
+
+from attest.config import LoadedConfig, PbsSource, ProxmoxSource
 from collectors.base import Collector
-from collectors.proxmox.inventory import ProxmoxInventoryCollector
+from collectors.pbs import PbsCollector
+from collectors.proxmox.collector import ProxmoxCollector
 
 
-def build_collector(config: LoadedConfig, source: ProxmoxSource) -> Collector:
+def build_collector(config: LoadedConfig, source: ProxmoxSource | PbsSource) -> Collector:
     user, _, token_name = source.token_id.partition("!")
-    verify: bool | str = (str(config.resolve(source.verify_tls)) if not isinstance(source.verify_tls, bool)
-                          else source.verify_tls)
-    return ProxmoxInventoryCollector(
-        source_id=source.id, host=source.url.removeprefix("https://"), user=user, token_name=token_name,
-        token_value=config.source_secret(source), verify_tls=verify, timeout_s=source.timeout_s,
-        node_sites=dict(source.node_sites),
+    host = source.url.removeprefix("https://")
+    if isinstance(source, PbsSource):
+        return PbsCollector(
+            source_id=source.id, host=host, user=user, token_name=token_name, token_value=config.source_secret(source),
+            verify_tls=_verify(config, source.verify_tls), timeout_s=source.timeout_s, concurrency=source.concurrency,
+            site=source.site, remote_sites=dict(source.remote_sites),
+        )
+    return ProxmoxCollector(
+        source_id=source.id, host=host, user=user, token_name=token_name, token_value=config.source_secret(source),
+        verify_tls=_verify(config, source.verify_tls), timeout_s=source.timeout_s, concurrency=source.concurrency,
+        task_history_days=source.task_history_days, node_sites=dict(source.node_sites),
     )
+
+
+def _verify(config: LoadedConfig, verify_tls: bool | Path) -> bool | str:
+    """True/False, or the CA bundle path resolved against the config file's folder."""
+    return verify_tls if isinstance(verify_tls, bool) else str(config.resolve(verify_tls))

@@ -1,0 +1,106 @@
+"""Section `tasks`: what vzdump actually did, from each node's task list and each task's log,
+as one `proxmox.backup_history` record per guest (runs over the last `task_history_days`).
+
+A scheduled job runs one vzdump task per node covering many guests; per-guest outcomes are
+only in the task log ("Finished Backup of VM N" / "ERROR: Backup of VM N failed - ...").
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from collectors.proxmox.client import ApiError, Call
+from collectors.proxmox.context import PveContext
+from collectors.proxmox.parse import as_int, vzdump_results
+
+SECTION = "tasks"
+TASKS = "/nodes/{node}/tasks"
+LOG = "/nodes/{node}/tasks/{upid}/log"
+# One page large enough for 400 days of hourly jobs; a full page is followed by the next one.
+PAGE = 10000
+LOG_LIMIT = 100000
+
+
+def collect(ctx: PveContext) -> None:
+    if not ctx.nodes:
+        # No node list: an empty history would read as "never backed up".
+        ctx.out.failed(SECTION, "task lists not read: the node list could not be read")
+        return
+    since = int((ctx.now - timedelta(days=ctx.task_history_days)).timestamp())
+    until = int(ctx.now.timestamp())
+    tasks: list[tuple[str, dict[str, Any], str]] = []  # (node, task, artifact)
+    failed_nodes: dict[str, str] = {}
+    listings: dict[str, set[str]] = {}  # node -> artifacts of its task list (what "no run" rests on)
+    for node, listed in _task_lists(ctx, since):
+        if isinstance(listed, str):
+            failed_nodes[node] = listed
+        else:
+            tasks += [(node, t, a) for t, a in listed[0]]
+            listings[node] = listed[1]
+
+    calls = [Call(LOG, {"node": node, "upid": t["upid"]}, {"limit": LOG_LIMIT}, key=i)
+             for i, (node, t, _) in enumerate(tasks) if t.get("upid")]
+    runs: dict[int, list[dict[str, Any]]] = {}
+    cited: dict[int, set[str]] = {}
+    for call, result in ctx.fetch_many(calls):
+        node, task, a_list = tasks[call.key]
+        if isinstance(result, ApiError) or not isinstance(result.data, list):
+            # Which guests the task covered is in the log: all of this node's guests are in doubt.
+            failed_nodes.setdefault(node, str(result) if isinstance(result, ApiError)
+                                    else f"GET {result.shown}: expected a list")
+            continue
+        a_log = ctx.artifact(result)
+        outcomes = vzdump_results(result.data)
+        single = as_int(task.get("id"))  # a one-guest vzdump names the guest as task id
+        if single is not None:
+            outcomes.setdefault(single, {"result": "unknown", "message": None})
+        for vmid, outcome in outcomes.items():
+            runs.setdefault(vmid, []).append({
+                "upid": task.get("upid"), "node": node, "starttime": as_int(task.get("starttime")),
+                "endtime": as_int(task.get("endtime")), "task_status": task.get("status"),
+                "result": outcome["result"], "message": outcome["message"],
+            })
+            cited.setdefault(vmid, set()).update((a_list, a_log))
+
+    for node, error in sorted(failed_nodes.items()):
+        ctx.out.failed(SECTION, error, ctx.node_subject(node))
+        for guest in ctx.guests_on(node):
+            ctx.out.failed(SECTION, error, ctx.guest_subject(guest))
+    for guest in ctx.guests:
+        history = sorted(runs.get(guest.vmid, []), key=lambda r: (r["starttime"] or 0, str(r["upid"])))
+        ctx.out.record("proxmox.backup_history", ctx.guest_subject(guest, "backup-history"), {
+            "vmid": guest.vmid, "since": since, "until": until, "runs": history,
+        }, artifacts=tuple(sorted(cited.get(guest.vmid, set()) | listings.get(guest.node, set()))))
+
+
+Listing = tuple[list[tuple[dict[str, Any], str]], set[str]]
+
+
+def _task_lists(ctx: PveContext, since: int) -> list[tuple[str, Listing | str]]:
+    """Each node's vzdump tasks since `since` (with the artifact each came in) and the artifacts
+    of its task list pages, or the error."""
+    out: dict[str, Listing | str] = {}
+    pending = {node: 0 for node in ctx.nodes}  # node -> next start offset
+    while pending:
+        calls = [Call(TASKS, {"node": n}, {"typefilter": "vzdump", "since": since, "limit": PAGE}
+                      | ({"start": start} if start else {}), key=n) for n, start in pending.items()]
+        more: dict[str, int] = {}
+        for call, result in ctx.fetch_many(calls):
+            node = str(call.key)
+            if isinstance(result, ApiError) or not isinstance(result.data, list):
+                out[node] = str(result) if isinstance(result, ApiError) else f"GET {result.shown}: expected a list"
+                continue
+            got = out.setdefault(node, ([], set()))
+            if not isinstance(got, str):
+                artifact = ctx.artifact(result)
+                got[1].add(artifact)
+                got[0].extend((t, artifact) for t in result.data if isinstance(t, dict) and _is_vzdump(t))
+                if len(result.data) >= PAGE:
+                    more[node] = pending[node] + len(result.data)
+        pending = more
+    return sorted(out.items())
+
+
+def _is_vzdump(task: dict[str, Any]) -> bool:
+    return task.get("type") in (None, "vzdump")
