@@ -22,7 +22,14 @@ from attest.controls.backup_records import (
     volumes,
 )
 from attest.controls.findings import Findings, day, text, when
-from attest.controls.instances import DATASTORE_AUDIT, NODE_AUDIT, SYS_AUDIT, Instance, SourceView
+from attest.controls.instances import (
+    BACKUP_LISTING,
+    DATASTORE_AUDIT,
+    NODE_AUDIT,
+    SYS_AUDIT,
+    Instance,
+    SourceView,
+)
 from attest.controls.offsite import offsite_copy
 from attest.controls.tables import FROM, MAX_SPANS, TO, Table, at_epoch, mark
 from attest.engine import CheckContext, CheckOutcome, fmt_age
@@ -186,7 +193,7 @@ def timeline(ctx: CheckContext, f: Findings, source: SourceView, instance: Insta
 
 
 def recent_backup(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]) -> CheckOutcome:
-    view = backup_view(ctx, tenant, ("backup", "tasks"), (*NODE_AUDIT, *DATASTORE_AUDIT))
+    view = backup_view(ctx, tenant, ("backup", "tasks"), (*NODE_AUDIT, *DATASTORE_AUDIT, *BACKUP_LISTING))
     if isinstance(view, CheckOutcome):
         return view
     rpo = timedelta(hours=float(params["rpo_hours"]))
@@ -254,7 +261,7 @@ KEEPS = (("keep-daily", "keep_daily", "daily", "giornalieri"), ("keep-weekly", "
 
 
 def backup_quality(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]) -> CheckOutcome:
-    view = backup_view(ctx, tenant, ("backup", "storage"), (*SYS_AUDIT, *DATASTORE_AUDIT))
+    view = backup_view(ctx, tenant, ("backup", "storage"), (*SYS_AUDIT, *DATASTORE_AUDIT, *BACKUP_LISTING))
     if isinstance(view, CheckOutcome):
         return view
     f = Findings(used=list(view.used))

@@ -28,6 +28,10 @@ REQUIRED_VISIBILITY: Privileges = (("VM.Audit", "/vms"), ("Pool.Audit", "/pool")
 SYS_AUDIT: Privileges = (("Sys.Audit", "/"),)
 # Storage definitions and backup volumes need Datastore.Audit on the storages.
 DATASTORE_AUDIT: Privileges = (("Datastore.Audit", "/storage"),)
+# Backup volumes are listed only to a token that may back the guest up: pve-storage shows a
+# backup volume with Datastore.AllocateSpace on the storage and VM.Backup on the guest (or
+# Datastore.Allocate); an auditor without them gets an empty list, not an error.
+BACKUP_LISTING: Privileges = (("Datastore.AllocateSpace", "/storage"), ("VM.Backup", "/vms"))
 # Node task lists (vzdump history) need Sys.Audit on the nodes.
 NODE_AUDIT: Privileges = (("Sys.Audit", "/nodes"),)
 

@@ -13,7 +13,7 @@ from attest.attestation import LocalizedText
 from attest.config import PbsSource, TenantConfig
 from attest.controls.backup_records import backup_view, pbs_for, pbs_matches, volumes
 from attest.controls.findings import Findings, day, text, when
-from attest.controls.instances import DATASTORE_AUDIT, SYS_AUDIT, Instance, SourceView, TenantView
+from attest.controls.instances import BACKUP_LISTING, DATASTORE_AUDIT, SYS_AUDIT, Instance, SourceView, TenantView
 from attest.controls.tables import LAST_RESTORE_TESTS, NONE, Table, at_epoch
 from attest.engine import CheckContext, CheckOutcome, EvidenceGap, Snapshot, fmt_age
 
@@ -67,7 +67,7 @@ def _pbs_snapshot(ctx: CheckContext, pbs_id: str) -> Snapshot | EvidenceGap:
 
 
 def offsite_copy(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]) -> CheckOutcome:
-    view = backup_view(ctx, tenant, ("backup", "storage"), (*SYS_AUDIT, *DATASTORE_AUDIT))
+    view = backup_view(ctx, tenant, ("backup", "storage"), (*SYS_AUDIT, *DATASTORE_AUDIT, *BACKUP_LISTING))
     if isinstance(view, CheckOutcome):
         return view
     f = Findings(used=list(view.used))

@@ -26,7 +26,9 @@ AS_OF = datetime(2030, 11, 30, 22, 0, tzinfo=UTC)
 PVE, PBS = "pve-main", "pbs-mil"
 PVE_SECTIONS = ("inventory", "cluster", "ha", "storage", "backup", "tasks", "firewall")
 PBS_SECTIONS = ("datastores", "snapshots", "jobs")
-PRIVS = {"Datastore.Audit": 1, "Pool.Audit": 1, "Sys.Audit": 1, "VM.Audit": 1}
+# PVEAuditor plus what listing backup volumes needs (Datastore.AllocateSpace, VM.Backup).
+PRIVS = {"Datastore.Audit": 1, "Datastore.AllocateSpace": 1, "Pool.Audit": 1, "Sys.Audit": 1, "VM.Audit": 1,
+         "VM.Backup": 1}
 
 
 def epoch(moment: datetime) -> int:

@@ -421,6 +421,19 @@ def test_a_token_without_sys_audit_is_insufficient(log, config, signer) -> None:
         assert "lacks Sys.Audit on /" in result.reason["en"], control
 
 
+def test_a_plain_auditor_token_cannot_prove_backups(log, config, signer) -> None:  # type: ignore[no-untyped-def]
+    # PVE lists backup volumes only to a token holding Datastore.AllocateSpace and VM.Backup: a
+    # plain PVEAuditor token sees an empty list, which must not read as "no backups kept".
+    s = Scenario()
+    for path in ("/", "/vms"):
+        del s.permissions[path]["VM.Backup"]
+    world(log, signer, s)
+    for control in ("BK-02", "BK-03", "BK-04"):
+        result = judge(config, log, signer, control)["acme"]
+        assert result.verdict == Verdict.INSUFFICIENT_EVIDENCE, control
+        assert "VM.Backup on /vms" in result.reason["en"], (control, result.reason)
+
+
 def test_iso01_still_needs_the_whole_inventory(log, config, signer) -> None:  # type: ignore[no-untyped-def]
     failures = [{"section": "inventory", "subject": f"{PVE}/qemu/103", "error": "500 on /nodes/pve2/qemu/103/config"}]
     world(log, signer, failures=failures)
