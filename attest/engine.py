@@ -163,11 +163,11 @@ class Snapshot:
 
     def covers(self, section: str) -> bool:
         """Whether the collector read *section* through. A collection whose source status is ok
-        but lists no sections comes from a collector that predates sections: it raised on any
-        unreadable part, so "ok" meant everything was read."""
+        but lists no sections comes from the first Proxmox collector, which read the inventory
+        only and raised on any unreadable part: it covers "inventory" and nothing else."""
         if self.outcome.sections:
             return section in self.outcome.sections
-        return self.outcome.status == "ok"
+        return self.outcome.status == "ok" and section == "inventory"
 
     def failures(self, sections: Collection[str], subjects: Collection[str] | None = None) -> list[dict[str, Any]]:
         """The failures in *sections* that touch *subjects* (guest, node or backup-group subjects
