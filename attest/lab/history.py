@@ -386,7 +386,19 @@ def _duration(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+# (id(job), node) -> (job, its command line): a big job names thousands of guests, and every one of
+# its task logs starts with the same line. The job is kept so that its id cannot be reused.
+_COMMANDS: dict[tuple[int, str], tuple[LabBackupJob, str]] = {}
+
+
 def _vzdump_command(job: LabBackupJob, node: str) -> str:
+    known = _COMMANDS.get((id(job), node))
+    if known is None or known[0] is not job:
+        known = _COMMANDS[(id(job), node)] = (job, _render_vzdump_command(job, node))
+    return known[1]
+
+
+def _render_vzdump_command(job: LabBackupJob, node: str) -> str:
     parts = ["vzdump"]
     if job.vmids:
         parts.append(",".join(str(v) for v in job.vmids))

@@ -63,6 +63,7 @@ class PbsApi:
         self._history: BackupHistory | None = None
         self._lock = threading.Lock()
         self._memo: dict[tuple[str, str, tuple[tuple[str, str], ...]], LabResponse] = {}
+        self._authenticated: dict[str, LabToken] = {}  # Authorization header value -> its token
         store_param = {"store": Param()}
         self._routes = RouteTable([
             Route("/version", self._version),
@@ -109,7 +110,7 @@ class PbsApi:
             if cached is None:
                 route, params = found
                 _check_pbs_query(route, query)
-                cached = json_response(envelope(route.handler(Request(token, params, query))))
+                cached = json_response(envelope(route.handler(Request(token, params, query))), cacheable=True)
                 self._memo[key] = cached
             return cached
         except ApiError as err:
@@ -119,10 +120,14 @@ class PbsApi:
         value = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
         if value is None:
             raise ApiError(401, "authentication failed - no authentication credentials provided.")
+        known = self._authenticated.get(value)
+        if known is not None:
+            return known
         m = _TOKEN_HEADER.match(value)
         if m:
             token = self._tokens.get((m["user"], m["tokenid"]))
             if token is not None and hmac.compare_digest(token.secret.encode(), m["secret"].encode()):
+                self._authenticated[value] = token  # tokens never change: check a header value once
                 return token
         raise ApiError(401, "authentication failed - invalid token secret")
 

@@ -156,7 +156,7 @@ class FirewallEndpoints:
         def handler(req: Request) -> object:
             guest = self.ctx.guest_at(req, kind)
             fw = self.ctx.world.guest_firewalls.get(guest.vmid, LabFirewall())
-            return fn(req, fw, self._guest_digests.get(guest.vmid, file_digest(None)))
+            return fn(req, fw, self._guest_digests.get(guest.vmid) or file_digest(None))
         return handler
 
     def _guest_options(self, req: Request, fw: LabFirewall, digest: str) -> object:

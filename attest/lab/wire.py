@@ -32,6 +32,9 @@ class LabResponse:
     reason: str
     body: bytes
     content_type: str
+    # True when the same request (method, target, Authorization) will always get this very answer
+    # and no side effect (such as a slow path's wait): the server may then replay its bytes.
+    cacheable: bool = field(default=False, compare=False)
 
 
 class ApiHandler(Protocol):
@@ -76,33 +79,60 @@ class Route:
     template: str
     handler: Callable[[Request], object]
     params: Mapping[str, Param] = field(default_factory=dict)
+    # The template split once: (position, segment) of the literal segments and of the {names}.
+    _literals: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
+    _names: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
+    _length: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parts = self.template.split("/")
+        names = tuple((i, w[1:-1]) for i, w in enumerate(parts) if w.startswith("{") and w.endswith("}"))
+        named = {i for i, _ in names}
+        object.__setattr__(self, "_literals", tuple((i, w) for i, w in enumerate(parts) if i not in named))
+        object.__setattr__(self, "_names", names)
+        object.__setattr__(self, "_length", len(parts))
 
     def match(self, path: str) -> dict[str, str] | None:
-        want, got = self.template.split("/"), path.split("/")
-        if len(want) != len(got):
+        return self.match_parts(path.split("/"))
+
+    def match_parts(self, got: list[str]) -> dict[str, str] | None:
+        """`match` for a path already split on "/"."""
+        if len(got) != self._length:
             return None
-        params: dict[str, str] = {}
-        for w, g in zip(want, got, strict=True):
-            if w.startswith("{") and w.endswith("}"):
-                if not g:
-                    return None
-                params[w[1:-1]] = g
-            elif w != g:
+        for i, w in self._literals:
+            if got[i] != w:
                 return None
+        params: dict[str, str] = {}
+        for i, name in self._names:
+            if not got[i]:
+                return None
+            params[name] = got[i]
         return params
 
 
 class RouteTable:
-    """Routes indexed by their number of path segments, so a lookup tries only a handful."""
+    """Routes indexed by their number of path segments and their last segment, so a lookup tries
+    only the one or two that can match (in the order they were given, as a plain scan would)."""
 
     def __init__(self, routes: list[Route]) -> None:
-        self._by_length: dict[int, list[Route]] = {}
-        for r in routes:
-            self._by_length.setdefault(r.template.count("/"), []).append(r)
+        by_end: dict[tuple[int, str], list[tuple[int, Route]]] = {}
+        open_ended: dict[int, list[tuple[int, Route]]] = {}  # routes whose last segment is a {name}
+        for order, r in enumerate(routes):
+            parts = r.template.split("/")
+            last = parts[-1]
+            if last.startswith("{") and last.endswith("}"):
+                open_ended.setdefault(len(parts), []).append((order, r))
+            else:
+                by_end.setdefault((len(parts), last), []).append((order, r))
+        self._open_ended: dict[int, list[Route]] = {n: [r for _, r in rs] for n, rs in open_ended.items()}
+        self._by_end = {key: [r for _, r in sorted(rs + open_ended.get(key[0], []), key=lambda x: x[0])]
+                        for key, rs in by_end.items()}
 
     def find(self, api_path: str) -> tuple[Route, dict[str, str]] | None:
-        for route in self._by_length.get(api_path.count("/"), ()):
-            params = route.match(api_path)
+        got = api_path.split("/")
+        candidates = self._by_end.get((len(got), got[-1]))
+        for route in candidates if candidates is not None else self._open_ended.get(len(got), ()):
+            params = route.match_parts(got)
             if params is not None:
                 return route, params
         return None
@@ -251,9 +281,9 @@ def safe_reason(message: str) -> str:
     return "".join(c if " " <= c <= "~" else "?" for c in first)
 
 
-def json_response(payload: object, status: int = 200, reason: str = "OK") -> LabResponse:
+def json_response(payload: object, status: int = 200, reason: str = "OK", *, cacheable: bool = False) -> LabResponse:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    return LabResponse(status, reason, body, JSON_CONTENT_TYPE)
+    return LabResponse(status, reason, body, JSON_CONTENT_TYPE, cacheable)
 
 
 def envelope(result: object) -> dict[str, object]:
