@@ -374,3 +374,94 @@ def test_runs_started_at_the_same_instant_are_serialised(log: EvidenceLog, db_ur
     assert outcomes == ["ok"] * 3, outcomes
     outcome = log.verify(anchors)
     assert outcome.ok and outcome.checkpoints == 6, outcome.problems
+
+
+def test_artifacts_put_from_threads_are_stored_once_and_cited_safely(log: EvidenceLog, signer: ProviderSigner,
+                                                                     anchors: list) -> None:  # type: ignore[type-arg]
+    from concurrent.futures import ThreadPoolExecutor
+
+    answers = [json.dumps({"data": {"n": i % 25}}).encode() for i in range(400)]
+    answers += [b'{"data":{"ticket":"PVE:secret-ticket"}}'] * 10
+    run = log.begin_run("collect", signer)
+    with ThreadPoolExecutor(8) as pool:
+        shas = list(pool.map(lambda data: log.put_artifact(data, "application/json"), answers))
+    assert len(set(shas)) == 26
+    assert b"secret-ticket" not in log.get_artifact(shas[-1])
+    log.append(run, [NewRecord("s", "k.k", f"s/{i}", {"i": i}, T0, artifacts=(sha,)) for i, sha in enumerate(shas)])
+    log.finish_run(run, "ok", signer)
+    with log.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM artifacts")).scalar() == 26
+    assert log.verify(anchors).ok
+
+
+def test_artifacts_seen_in_an_earlier_run_are_cited_again(log: EvidenceLog, signer: ProviderSigner, db_url: str,
+                                                          tmp_path: Path, anchors: list) -> None:  # type: ignore[type-arg]
+    data = b'{"data":[1,2,3]}'
+    for opened in (log, EvidenceLog.open(db_url, tmp_path / "evidence")):  # a new process: nothing remembered
+        run = opened.begin_run("collect", signer)
+        sha = opened.put_artifact(data, "application/json")
+        opened.append(run, [NewRecord("s", "k.k", f"s/{run}", {"run": run}, T0, artifacts=(sha,))])
+        opened.finish_run(run, "ok", signer)
+    opened.close()
+    assert log.verify(anchors).ok
+
+
+def test_artifact_rows_survive_a_failed_append(log: EvidenceLog, signer: ProviderSigner, anchors: list,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[type-arg]
+    run = log.begin_run("collect", signer)
+    sha = log.put_artifact(b'{"data":"x"}', "application/json")
+    rec = NewRecord("s", "k.k", "s/1", {"a": 1}, T0, artifacts=(sha,))
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(log, "_insert_rows", broken)
+        with pytest.raises(RuntimeError):
+            log.append(run, [rec])
+    log.append(run, [rec])  # the artifact row, rolled back with the first attempt, comes with this one
+    log.finish_run(run, "ok", signer)
+    assert log.verify(anchors).ok
+
+
+def test_a_crash_before_signing_leaves_only_an_unreferenced_blob(log: EvidenceLog, signer: ProviderSigner,
+                                                                 db_url: str, tmp_path: Path,
+                                                                 anchors: list) -> None:  # type: ignore[type-arg]
+    crashed = EvidenceLog.open(db_url, tmp_path / "evidence")
+    run = crashed.begin_run("collect", signer)
+    sha = crashed.put_artifact(b'{"data":"lost"}', "application/json")
+    _exec(log, "UPDATE runs SET owner = 'gone-host:1', started_at = '2020-01-01T00:00:00Z' WHERE id = :r", r=run)
+    crashed.engine.dispose()  # the process died: its pending artifact row is gone, its blob is not
+    assert log.get_artifact(sha) == b'{"data":"lost"}'
+    log.finish_run(log.begin_run("collect", signer), "ok", signer)  # closes the dead run as aborted
+    assert log.verify(anchors).ok
+
+
+def test_closing_the_log_stores_pending_artifact_rows(db_url: str, tmp_path: Path, anchors: list) -> None:  # type: ignore[type-arg]
+    log = EvidenceLog.open(db_url, tmp_path / "ev3")
+    sha = log.put_artifact(b"a manual document", "text/plain")
+    log.close()
+    with log.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT sha256 FROM artifacts")).scalars().all() == [sha]
+    log.engine.dispose()
+
+
+def test_signing_refuses_a_body_edited_during_the_run(log: EvidenceLog, signer: ProviderSigner) -> None:
+    run = log.begin_run("collect", signer)
+    [rec] = log.append(run, [NewRecord("s", "k.k", "s/1", {"ok": True}, T0)])
+    _exec(log, "UPDATE records SET body = :b WHERE idx = :i", b=rec.body.replace(b"true", b"false"), i=rec.idx)
+    with pytest.raises(LogIntegrityError, match=f"record #{rec.idx} does not match its leaf hash"):
+        log.finish_run(run, "ok", signer)
+
+
+def test_a_big_append_is_placed_in_order_with_duplicates_skipped(log: EvidenceLog, signer: ProviderSigner,
+                                                                 anchors: list) -> None:  # type: ignore[type-arg]
+    run = log.begin_run("collect", signer)
+    first = log.append(run, [NewRecord("s", "k.k", f"s/{i}", {"i": i}, T0) for i in range(0, 1200, 2)])
+    again = [NewRecord("s", "k.k", f"s/{i}", {"i": i}, T0) for i in range(1200)]  # half of them already logged
+    second = log.append(run, again)
+    assert [r.subject for r in second] == [f"s/{i}" for i in range(1, 1200, 2)]
+    assert [r.idx for r in first + second] == list(range(15, 15 + 1200))
+    log.finish_run(run, "ok", signer)
+    assert [r.subject for r in log.records(run_id=run, source="s")] == [r.subject for r in first + second]
+    assert log.verify(anchors).ok
