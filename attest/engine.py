@@ -261,7 +261,8 @@ class CheckContext:
         return self._run_records[key]
 
     def _snap(self, outcome: SourceOutcome) -> Snapshot:
-        later = [o for o in self.outcomes(outcome.source_id) if o.finished_at > outcome.finished_at]
+        later = [o for o in self.outcomes(outcome.source_id)
+                 if (o.finished_at, o.run_id) > (outcome.finished_at, outcome.run_id)]  # times have 1 s resolution
         return Snapshot(outcome, lambda: self._run_of(outcome),
                         lambda: tuple(r for o in later for r in self._run_of(o)))
 

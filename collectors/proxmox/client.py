@@ -1,31 +1,41 @@
 """The HTTP layer shared by the Proxmox VE and Proxmox Backup Server collectors.
 
-proxmoxer builds the session (token header with the right separator per service, TLS
-verification, timeout); the GETs are issued on that session directly so that each call hands
-back its own raw bytes (kept as an artifact) with no state shared between threads, and so that
-the `{"data": ...}` envelope is checked here: proxmoxer returns `{"errors": b"..."}` for a 200
-whose body is not JSON (reference NOTES §8), which must be a failure, never data.
+proxmoxer (the documented client library) gives the base URL with the service's default port
+and the token header with the right separator per service (`PVEAPIToken=u!t=secret`,
+`PBSAPIToken=u!t:secret`). The GETs themselves go straight through one urllib3 connection pool
+(`maxsize` = `concurrency`, blocking, TLS verified against the configured CA): that path costs
+about half the client CPU of a requests session per call, and every call hands back its own raw
+bytes (kept as an artifact) with no state shared between threads. The `{"data": ...}` envelope
+is checked here: a 200 whose body is not JSON (proxmoxer would return `{"errors": b"..."}`,
+reference NOTES §8) must be a failure, never data.
 
 Every failure becomes one `ApiError` naming the path and what went wrong (HTTP status and
-reason, timeout, TLS, connection, cut-off body, not JSON, no `data`), scrubbed of secrets.
-Calls run on a thread pool of `concurrency` workers; the connection pool is sized to match so
-that no worker waits for a socket. Calls are counted per endpoint template.
+reason, timeout, TLS, connection, cut-off body, not JSON, no `data`), scrubbed of secrets. No
+retries, no redirects: a failure is evidence of a failure. Calls run on a thread pool of
+`concurrency` workers; calls are counted per endpoint template.
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-import requests
+import certifi
+import urllib3
 from proxmoxer.backends.https import Backend
-from requests.adapters import HTTPAdapter
+from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, SSLError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.util import parse_url
+from urllib3.util.ssl_match_hostname import CertificateError
 
 from evidence.scrub import scrub_text
 
@@ -57,14 +67,23 @@ class ApiError(Exception):
         return self.status in (401, 403)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Answer:
-    """A successful GET: the envelope's `data` and the raw bytes it was parsed from."""
+    """A successful GET: the envelope's `data` and the raw bytes it was parsed from. Once the
+    bytes are stored as an artifact, `sha` names it and `body` may be dropped (b"")."""
 
-    shown: str  # path?query, as named in messages
-    template: str
+    call: Call
     body: bytes
     data: Any
+    sha: str | None = None
+
+    @property
+    def shown(self) -> str:  # path?query, as named in messages
+        return self.call.shown()
+
+    @property
+    def template(self) -> str:
+        return self.call.template
 
 
 @dataclass(frozen=True)
@@ -79,11 +98,39 @@ class Call:
 
     def url_path(self) -> str:
         # Path values are quoted whole: an ipset or storage name never adds a path segment.
+        if not self.path:
+            return self.template
         return self.template.format(**{k: quote(str(v), safe="") for k, v in self.path.items()})
 
     def shown(self) -> str:
         query = "&".join(f"{k}={v}" for k, v in sorted(self.query.items()))
         return self.url_path() + (f"?{query}" if query else "")
+
+
+def _tls_options(verify_tls: bool | str) -> dict[str, Any]:
+    """What `verify_tls` means, as requests read it before: True = the certifi bundle, a path =
+    that CA file (or directory of hashed CAs), False = no verification."""
+    if verify_tls is False:
+        return {"cert_reqs": "CERT_NONE", "assert_hostname": False}
+    if verify_tls is True:
+        return {"cert_reqs": "CERT_REQUIRED", "ca_certs": certifi.where()}
+    if Path(verify_tls).is_dir():
+        return {"cert_reqs": "CERT_REQUIRED", "ca_cert_dir": str(verify_tls)}
+    return {"cert_reqs": "CERT_REQUIRED", "ca_certs": str(verify_tls)}
+
+
+def _cause(exc: BaseException) -> str:
+    """The name of what actually went wrong: urllib3 wraps the socket error (ProtocolError's
+    second argument, or the exception it was raised from)."""
+    inner = next((a for a in getattr(exc, "args", ())[1:] if isinstance(a, BaseException)), None)
+    return type(inner or exc.__cause__ or exc).__name__
+
+
+def _tls_problem(exc: SSLError) -> str:
+    inner = next((e for e in (*exc.args, exc.__cause__, exc.__context__) if isinstance(e, BaseException)), None)
+    if isinstance(inner, ssl.SSLCertVerificationError | CertificateError):
+        return f"TLS verification failed ({inner.__class__.__name__})"
+    return f"TLS handshake failed ({_cause(exc)})"
 
 
 class ApiClient:
@@ -96,17 +143,23 @@ class ApiClient:
         self.base_url = backend.get_base_url()
         self.timeout_s = timeout_s
         self.concurrency = concurrency
-        self._session = backend.get_session()
-        # One pooled connection per worker; no retries: a failure is evidence of a failure.
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=concurrency, max_retries=0)
-        self._session.mount("https://", adapter)
+        holder = SimpleNamespace(headers={}, cert=None)
+        backend.auth(holder)  # proxmoxer writes the token header
+        self._headers = {"Authorization": holder.headers["Authorization"], "Accept": "application/json",
+                         "User-Agent": "attest-collector"}
+        url = parse_url(self.base_url)
+        self._prefix = url.path or ""  # "/api2/json"
+        # One connection per worker, blocking (never more sockets than workers); no retries.
+        self._http = urllib3.HTTPSConnectionPool(
+            str(url.host), url.port, maxsize=concurrency, block=True, retries=False,
+            timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s), **_tls_options(verify_tls))
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"{service.lower()}-api")
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._session.close()
+        self._http.close()
 
     def __enter__(self) -> ApiClient:
         return self
@@ -116,36 +169,46 @@ class ApiClient:
 
     def get(self, call: Call) -> Answer:
         """One GET, in the calling thread. Raises ApiError."""
-        shown = call.shown()
+        url = self._prefix + call.url_path()
+        if call.query:
+            url += "?" + urlencode(call.query)
         with self._lock:
             self.calls[call.template] += 1
         try:
-            resp = self._session.request("GET", self.base_url + call.url_path(), params=dict(call.query) or None)
-            body = resp.content  # reads the whole body: a cut-off body raises here
-        except requests.exceptions.Timeout as exc:
-            raise ApiError(shown, f"timed out after {self.timeout_s:g} s") from exc
-        except requests.exceptions.SSLError as exc:
-            raise ApiError(shown, f"TLS verification failed ({type(exc).__name__})") from exc
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
-            raise ApiError(shown, f"the answer was cut off before its end ({type(exc).__name__})") from exc
-        except requests.exceptions.RequestException as exc:
-            raise ApiError(shown, f"connection failed ({type(exc).__name__})") from exc
-        if resp.status_code >= 400:
+            resp = self._http.urlopen("GET", url, headers=self._headers, retries=False, redirect=False,
+                                      preload_content=False, assert_same_host=False)
+        except NewConnectionError as exc:  # before the timeouts: urllib3 makes it a ConnectTimeoutError
+            raise ApiError(call.shown(), f"connection failed ({_cause(exc)})") from exc
+        except Urllib3Timeout as exc:
+            raise ApiError(call.shown(), f"timed out after {self.timeout_s:g} s") from exc
+        except SSLError as exc:
+            raise ApiError(call.shown(), _tls_problem(exc)) from exc
+        except (HTTPError, OSError) as exc:  # reset, refused, closed before the status line
+            raise ApiError(call.shown(), f"connection failed ({_cause(exc)})") from exc
+        try:
+            body = resp.read()  # the whole body; a short one (fewer bytes than announced) raises
+        except Urllib3Timeout as exc:
+            raise ApiError(call.shown(), f"timed out after {self.timeout_s:g} s") from exc
+        except (ProtocolError, HTTPError, OSError) as exc:
+            raise ApiError(call.shown(), f"the answer was cut off before its end ({_cause(exc)})") from exc
+        finally:
+            resp.release_conn()
+        status = resp.status
+        if status >= 400:
             # PVE puts its message in the reason phrase (a 401's body is empty); PBS in the body.
             detail = resp.reason or ""
             if not detail.strip():
                 detail = body[:200].decode("utf-8", "replace")
-            raise ApiError(shown, f"HTTP {resp.status_code} {' '.join(detail.split())}".rstrip(),
-                           resp.status_code)
+            raise ApiError(call.shown(), f"HTTP {status} {' '.join(detail.split())}".rstrip(), status)
         try:
             envelope = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             ctype = resp.headers.get("Content-Type") or "none"
-            raise ApiError(shown, f"HTTP {resp.status_code} but the body is not JSON ({len(body)} bytes, "
-                                  f"Content-Type {ctype})", resp.status_code) from exc
-        if not isinstance(envelope, dict) or "data" not in envelope:
-            raise ApiError(shown, "the response has no 'data' member: not a Proxmox API answer", resp.status_code)
-        return Answer(shown, call.template, body, envelope["data"])
+            raise ApiError(call.shown(), f"HTTP {status} but the body is not JSON ({len(body)} bytes, "
+                                         f"Content-Type {ctype})", status) from exc
+        if type(envelope) is not dict or "data" not in envelope:
+            raise ApiError(call.shown(), "the response has no 'data' member: not a Proxmox API answer", status)
+        return Answer(call, body, envelope["data"])
 
     def get_many(self, calls: Iterable[Call]) -> Iterator[tuple[Call, Answer | ApiError]]:
         """Run the GETs on the pool; yield each with its answer or error as they complete."""

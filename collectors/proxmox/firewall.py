@@ -98,7 +98,7 @@ def _guests(ctx: PveContext, cluster_ipsets: set[str]) -> None:
     calls = [Call(f"{GUEST}/{part}", _where(g), key=(g, part)) for g in ctx.guests for part in parts]
     first: dict[Guest, dict[str, Answer]] = {}
     failed: dict[Guest, str] = {}
-    for call, result in ctx.fetch_many(calls):
+    for call, result in ctx.fetch_many(calls, store=True):
         guest, part = call.key
         if isinstance(result, ApiError):
             failed.setdefault(guest, str(result))
@@ -117,7 +117,7 @@ def _guests(ctx: PveContext, cluster_ipsets: set[str]) -> None:
         if any(r.get("type") == "alias" and r.get("scope") == "guest" for r in _items(got["refs"])):
             more.append(Call(f"{GUEST}/aliases", _where(guest), key=(guest, "aliases", "")))
     second: dict[Guest, dict[tuple[str, str], Answer]] = {}
-    for call, result in ctx.fetch_many(more):
+    for call, result in ctx.fetch_many(more, store=True):
         guest, kind, name = call.key
         if isinstance(result, ApiError):
             failed.setdefault(guest, str(result))

@@ -44,13 +44,18 @@ def collect(ctx: PveContext) -> None:
         "resources": sorted(str(r.get("sid")) for r in resources),
     }, artifacts=artifacts)
 
+    by_sid: dict[str, list[dict[str, Any]]] = {}  # each rule parsed once, indexed by the resources it names
+    for rule in rules or []:
+        parsed = _rule(rule)
+        for named in dict.fromkeys(parsed["resources"]):
+            by_sid.setdefault(named, []).append(parsed)
     for res in resources:
         sid = str(res.get("sid", ""))
         kind, _, vmid = sid.partition(":")
         if kind not in _GUEST_TYPE or not vmid.isdigit():
             continue
         subject = f"{ctx.src}/{_GUEST_TYPE[kind]}/{vmid}/ha"
-        ctx.out.record("proxmox.ha_resource", subject, _resource(res, kind, int(vmid), groups, rules or [],
+        ctx.out.record("proxmox.ha_resource", subject, _resource(res, kind, int(vmid), groups, by_sid.get(sid, []),
                                                                   services.get(sid)), artifacts=artifacts)
 
 
@@ -74,6 +79,7 @@ def _manager(status: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _resource(res: dict[str, Any], kind: str, vmid: int, groups: dict[str, dict[str, Any]],
               rules: list[dict[str, Any]], service: dict[str, Any] | None) -> dict[str, Any]:
+    """One HA resource; *rules* = the parsed rules that name it."""
     sid = str(res.get("sid"))
     state_raw = res.get("state")
     # resources.cfg leaves the default out: no state is "started"; "enabled" is its alias.
@@ -95,7 +101,7 @@ def _resource(res: dict[str, Any], kind: str, vmid: int, groups: dict[str, dict[
             "restricted": as_bool(group.get("restricted"), False),
             "nofailback": as_bool(group.get("nofailback"), False),
         },
-        "rules": [_rule(r) for r in rules if sid in split_list(r.get("resources"))],
+        "rules": rules,
         "service": None if service is None else {k: service.get(k) for k in
                                                  ("node", "crm_state", "state", "request_state", "status")},
         "raw": res,

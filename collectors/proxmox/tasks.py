@@ -55,13 +55,12 @@ def collect(ctx: PveContext) -> None:
         single = as_int(task.get("id"))  # a one-guest vzdump names the guest as task id
         if single is not None:
             outcomes.setdefault(single, {"result": "unknown", "message": None})
+        common = {"upid": task.get("upid"), "node": node, "starttime": as_int(task.get("starttime")),
+                  "endtime": as_int(task.get("endtime")), "task_status": task.get("status")}
+        both = (a_list, a_log)
         for vmid, outcome in outcomes.items():
-            runs.setdefault(vmid, []).append({
-                "upid": task.get("upid"), "node": node, "starttime": as_int(task.get("starttime")),
-                "endtime": as_int(task.get("endtime")), "task_status": task.get("status"),
-                "result": outcome["result"], "message": outcome["message"],
-            })
-            cited.setdefault(vmid, set()).update((a_list, a_log))
+            runs.setdefault(vmid, []).append({**common, "result": outcome["result"], "message": outcome["message"]})
+            cited.setdefault(vmid, set()).update(both)
 
     for node, error in sorted(failed_nodes.items()):
         ctx.out.failed(SECTION, error, ctx.node_subject(node))

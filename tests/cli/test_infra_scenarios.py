@@ -140,7 +140,7 @@ def test_node_offline_makes_its_guests_insufficient_not_passing(tmp_path: Path) 
     for provider in _provider(tmp_path, world):
         summary = provider.collect()
         pve = next(s for s in summary.sources if s.source_id == "pve-main")
-        assert pve.status == "partial" and any(f["subject"] and "pve3" in str(f["subject"]) or
+        assert pve.status == "partial" and any((f["subject"] and "pve3" in str(f["subject"])) or
                                                "pve3" in str(f["error"]) for f in pve.failures), pve.failures
         assert pve.records > 100  # what the other nodes answered is kept
         add_demo_documents(provider.config, provider.log, provider.signer, _lab_instances(world))

@@ -110,7 +110,17 @@ def test_an_offline_node_fails_its_guests_and_its_parts_only(tmp_path: Path) -> 
         assert not any(f["subject"] is None for f in failures)  # no whole section lost
         assert set(outcome["sections"]) == {"cluster", "inventory", "ha", "storage", "backup", "tasks", "firewall"}
         guests = c.records("proxmox.guest")
-        assert f"{SRC}/qemu/101" in guests and not on_pve3 & set(guests)
+        assert f"{SRC}/qemu/101" in guests and guests[f"{SRC}/qemu/101"]["config_read"] is True
+        # pve3's guests keep a record built from the guest list: whose they are, nothing guessed
+        for subject in on_pve3:
+            unread = guests[subject]
+            assert unread["config_read"] is False and unread["config"] is None
+            assert unread["nics"] is None and unread["disks"] is None
+            assert unread["node"] == "pve3" and unread["vmid"] == int(subject.rsplit("/", 1)[1])
+        acme_102 = guests[f"{SRC}/qemu/102"]
+        assert acme_102["tags"] == ["pbx", "standby", "t-acme"] and acme_102["pool"] == "acme"
+        inventory = c.records("proxmox.inventory")[SRC]
+        assert not on_pve3 & {f"{SRC}/{g}" for g in inventory["configs_read"]}
         nodes = {n["name"]: n for n in c.records("proxmox.cluster")[SRC]["nodes"]}
         assert nodes["pve3"]["online"] is False and nodes["pve3"]["status"] == "offline"
         # backups of pve3's guests live on shared PBS storage: still listed through another node

@@ -134,3 +134,66 @@ def test_one_dead_source_does_not_stop_the_others(lab, tmp_path: Path) -> None: 
     assert by_id["pve-main"].ok and by_id["pve-main"].records > 15
     assert log.verify().ok
     log.close()
+
+
+def _collector(lab, **overrides):  # type: ignore[no-untyped-def]
+    from collectors.proxmox.collector import ProxmoxCollector
+
+    token = next(t for t in demo_world().tokens if t.tokenid == "evidence")
+    settings = {"verify_tls": str(lab.ca_path), "timeout_s": 5.0, "concurrency": 4} | overrides
+    return ProxmoxCollector("pve-main", lab.url.removeprefix("https://"), token.userid, token.tokenid, token.secret,
+                            **settings)
+
+
+def test_pool_members_come_from_the_guest_list_with_no_call_per_pool(lab) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    from collectors.base import Emitter
+
+    collector = _collector(lab, sections=("cluster", "inventory"))
+    out = Emitter("pve-main", lambda data, media: hashlib.sha256(data).hexdigest())
+    collector.collect(out)
+    assert collector.calls["/pools"] == 1  # the index only: no /pools?poolid= per pool
+    pools = {r.payload["poolid"]: r for r in out.records if r.kind == "proxmox.pool"}
+    world = demo_world()
+    assert set(pools) == set(world.pools)
+    for pool_id, rec in pools.items():
+        assert rec.payload["members"] == sorted(f"{g.type}/{g.vmid}" for g in world.guests if g.pool == pool_id)
+        assert len(rec.artifacts) == 2  # the pool index and the guest list it rests on
+    assert pools["acme"].payload["members"] == ["qemu/101", "qemu/102"]
+    assert pools["moretti"].payload["members"] == []  # the shared PBX sits in no pool
+
+
+def test_a_connection_reset_is_named_and_fails_the_source(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    from collectors.base import Emitter, SourceFailed
+    from collectors.proxmox.collector import ProxmoxCollector
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def reset_all() -> None:  # accept, then hang up with RST before any TLS byte
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            conn.close()
+
+    threading.Thread(target=reset_all, daemon=True).start()
+    try:
+        collector = ProxmoxCollector("pve-x", f"127.0.0.1:{listener.getsockname()[1]}", "a@pve", "t",
+                                     "11111111-2222-3333-4444-555555555555", False, timeout_s=2.0, concurrency=2)
+        try:
+            collector.collect(Emitter("pve-x", lambda data, media: ""))
+            raise AssertionError("expected SourceFailed")
+        except SourceFailed as exc:
+            message = str(exc)
+    finally:
+        listener.close()
+    assert message.startswith("GET /version: connection failed ("), message
+    assert "11111111" not in message
