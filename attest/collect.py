@@ -62,7 +62,9 @@ def run_collection(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSig
         if progress:
             progress(source.id)
         started = datetime.now(UTC)
-        out = Emitter(source.id, log.put_artifact)
+        # Records go to the log every few thousand while the collector goes on: a big cluster's
+        # records are never all held in memory at once.
+        out = Emitter(source.id, log.put_artifact, sink=lambda batch: len(log.append(run_id, batch)))
         error: str | None = None
         try:
             collector = build_collector(config, source)
@@ -72,14 +74,14 @@ def run_collection(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSig
         except Exception as exc:  # a collector bug must not lose the other sources' evidence
             error = f"unexpected {type(exc).__name__}: {exc}"
         finally:
-            stored = log.append(run_id, out.records)
+            out.flush()  # what was emitted before a failure is kept too
         finished = datetime.now(UTC)
         error = scrub_text(error) if error else None
         failures = [{**f.as_dict(), "error": scrub_text(f.error)} for f in out.failures]
         status = "failed" if error else ("partial" if failures else "ok")
         if status == "partial":
             error = f"{len(failures)} part(s) unreadable: " + "; ".join(str(f["error"]) for f in failures[:3])
-        results.append(SourceResult(source.id, source.type, status, len(stored), error, started, finished,
+        results.append(SourceResult(source.id, source.type, status, out.stored, error, started, finished,
                                     failures, list(out.sections)))
     # Any failed source makes the run partial: what the others (and the failed one, before it
     # failed) collected is kept and signed, but checks will not treat it as a complete picture.

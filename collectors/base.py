@@ -40,13 +40,18 @@ class Failure:
 
 @dataclass
 class Emitter:
-    """What a collector writes into: records and artifacts, buffered until the runner stores them."""
+    """What a collector writes into: records and artifacts. Records are buffered; with a *sink*
+    (the runner's append to the open run) every `flush_every` records go to the log while the
+    collector goes on, so storing a big cluster's records overlaps with fetching the rest."""
 
     source_id: str
     put_artifact: Callable[[bytes, str], str]
-    records: list[NewRecord] = field(default_factory=list)
+    records: list[NewRecord] = field(default_factory=list)  # not yet handed to the sink
     failures: list[Failure] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)  # sections read through (their failures listed)
+    sink: Callable[[list[NewRecord]], int] | None = None  # stores records, returns how many were new
+    flush_every: int = 5000
+    stored: int = 0  # records the sink has stored so far
 
     def artifact(self, data: bytes, media_type: str = "application/json") -> str:
         return self.put_artifact(data, media_type)
@@ -55,6 +60,15 @@ class Emitter:
                collected_at: datetime | None = None) -> None:
         self.records.append(NewRecord(source=self.source_id, kind=kind, subject=subject, payload=payload,
                                       collected_at=collected_at or datetime.now(UTC), artifacts=artifacts))
+        if self.sink is not None and len(self.records) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the buffered records to the sink (nothing happens without one)."""
+        if self.sink is None or not self.records:
+            return
+        batch, self.records = self.records, []
+        self.stored += self.sink(batch)
 
 
     def failed(self, section: str, error: str, subject: str | None = None) -> None:
