@@ -309,15 +309,15 @@ def test_replayed_answers_keep_their_side_effects_and_errors(tmp_path: Path) -> 
         assert {e["type"] for e in q} == {"node"}
 
 
-def test_32_keep_alive_connections_with_latency_reach_1000_requests_a_second(tmp_path: Path) -> None:
-    """The injected latency holds only its own connection's thread: 32 connections with 20 ms each
-    get (close to) 32 / 0.02 s = 1,600 answers a second, from a client that costs little CPU."""
+def test_injected_latency_holds_only_its_own_connection(tmp_path: Path) -> None:
+    """The injected round trip sleeps in the connection's own thread, so connections wait side by
+    side, not one after another: 16 connections x 3 requests x 0.2 s take about 0.6 s, where
+    serialised answers would take 9.6 s. (Throughput itself is measured by bench/lab_throughput.py.)"""
     request = f"GET /api2/json/version HTTP/1.1\r\nHost: lab\r\nAuthorization: {AUTH['Authorization']}\r\n\r\n"
-    per_connection = 60
 
     def client(lab: LabProcess, done: list[int]) -> None:
         with _raw_connection(lab) as conn:
-            for _ in range(per_connection):
+            for _ in range(3):
                 conn.sendall(request.encode())
                 got = b""
                 while b"\r\n\r\n" not in got or not got.endswith(b"}"):  # the small JSON answer, whole
@@ -327,18 +327,14 @@ def test_32_keep_alive_connections_with_latency_reach_1000_requests_a_second(tmp
                 assert got.startswith(b"HTTP/1.1 200 OK")
                 done.append(1)
 
-    with LabProcess(tmp_path, latency_s=0.02) as lab:
-        rates = []
-        for _ in range(3):  # the machine may be busy with other work: the best of three
-            done: list[int] = []
-            threads = [threading.Thread(target=client, args=(lab, done)) for _ in range(32)]
-            start = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            rates.append(len(done) / (time.perf_counter() - start))
-            assert len(done) == 32 * per_connection
-            if rates[-1] >= 1000:
-                break
-        assert max(rates) >= 1000, rates
+    with LabProcess(tmp_path, latency_s=0.2) as lab:
+        done: list[int] = []
+        threads = [threading.Thread(target=client, args=(lab, done)) for _ in range(16)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - start
+    assert len(done) == 48
+    assert elapsed < 4.0, elapsed  # far from 9.6 s: the sleeps overlapped
