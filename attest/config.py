@@ -95,9 +95,10 @@ class SiteConfig(Strict):
     certifications: list[Certification] = Field(default_factory=list)
 
 
-class ProxmoxSource(Strict):
+class ApiTokenSource(Strict):
+    """What every Proxmox API source has: an HTTPS endpoint and an API token given by reference."""
+
     id: TenantId
-    type: Literal["proxmox_ve"]
     url: str = Field(pattern=r"^https://[^/]+$", description="https://host[:port], no path")
     token_id: str = Field(pattern=r"^[^@!\s]+@[^@!\s]+![A-Za-z0-9_.-]+$", description="user@realm!tokenid")
     token_value_env: str | None = None
@@ -105,28 +106,25 @@ class ProxmoxSource(Strict):
     verify_tls: bool | Path = True  # True, False, or a CA bundle path
     # proxmoxer's default is 5 s, too short for /cluster/resources on a big cluster.
     timeout_s: float = Field(default=30.0, gt=0, le=600)
-    concurrency: int = Field(default=8, ge=1, le=64, description="API calls in flight at once")
-    task_history_days: int = Field(default=40, ge=1, le=400, description="vzdump task history to read")
-    node_sites: dict[str, str] = Field(default_factory=dict)  # node name -> site id
 
     @model_validator(mode="after")
-    def _one_token_ref(self) -> ProxmoxSource:
+    def _one_token_ref(self) -> ApiTokenSource:
         if bool(self.token_value_env) == bool(self.token_value_file):
             raise ValueError("give exactly one of token_value_env or token_value_file")
         return self
 
 
-class PbsSource(Strict):
-    """A Proxmox Backup Server, read directly (proxmoxer service="PBS", token auth)."""
+class ProxmoxSource(ApiTokenSource):
+    type: Literal["proxmox_ve"]
+    concurrency: int = Field(default=8, ge=1, le=64, description="API calls in flight at once")
+    task_history_days: int = Field(default=40, ge=1, le=400, description="vzdump task history to read")
+    node_sites: dict[str, str] = Field(default_factory=dict)  # node name -> site id
 
-    id: TenantId
+
+class PbsSource(ApiTokenSource):
+    """A Proxmox Backup Server (port 8007), read directly (proxmoxer service="PBS", token auth)."""
+
     type: Literal["proxmox_bs"]
-    url: str = Field(pattern=r"^https://[^/]+$", description="https://host[:port], no path (PBS port: 8007)")
-    token_id: str = Field(pattern=r"^[^@!\s]+@[^@!\s]+![A-Za-z0-9_.-]+$", description="user@realm!tokenid")
-    token_value_env: str | None = None
-    token_value_file: Path | None = None
-    verify_tls: bool | Path = True
-    timeout_s: float = Field(default=30.0, gt=0, le=600)
     concurrency: int = Field(default=4, ge=1, le=64)
     site: str  # the site this PBS stands in
     # PBS remotes (sync targets/sources) -> the site they stand in: where an off-site copy lives.
@@ -137,12 +135,6 @@ class PbsSource(Strict):
     # it uses (often an internal IP), which need not be the host in `url`; without this list a
     # storage is matched to this source by that host only.
     pve_storages: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _one_token_ref(self) -> PbsSource:
-        if bool(self.token_value_env) == bool(self.token_value_file):
-            raise ValueError("give exactly one of token_value_env or token_value_file")
-        return self
 
 
 Source = Annotated[ProxmoxSource | PbsSource, Field(discriminator="type")]
@@ -292,7 +284,7 @@ class LoadedConfig:
         params.update(tenant.controls.get(control_id, {}))
         return params
 
-    def source_secret(self, src: ProxmoxSource | PbsSource) -> str:
+    def source_secret(self, src: ApiTokenSource) -> str:
         return reveal(src.token_value_env, src.token_value_file, self.base, f"sources.{src.id}.token_value")
 
     def signing_password(self) -> bytes:
