@@ -17,7 +17,6 @@ lab returns carries `sync-direction` ("pull" or "push"). A collector must ask wi
 
 from __future__ import annotations
 
-import hmac
 import re
 import threading
 from collections.abc import Mapping
@@ -34,6 +33,7 @@ from attest.lab.wire import (
     Request,
     Route,
     RouteTable,
+    TokenAuthenticator,
     api_path,
     check_query,
     envelope,
@@ -58,12 +58,13 @@ class PbsApi:
         self.pbs: LabPbs = world.pbs
         self.error_paths = {api_path(p): s for p, s in (error_paths or {}).items()}
         self._perms = Permissions(None)  # PBS ACL paths: /datastore/<store>, /remote/<name>, /system
-        self._tokens = {(t.userid, t.tokenid): t for t in self.pbs.tokens}
+        self._authenticate = TokenAuthenticator(
+            self.pbs.tokens, _TOKEN_HEADER, "authentication failed - no authentication credentials provided.",
+            "authentication failed - invalid token secret")
         self._stores = {d.name: d for d in self.pbs.datastores}
         self._history: BackupHistory | None = None
         self._lock = threading.Lock()
         self._memo: dict[tuple[str, str, tuple[tuple[str, str], ...]], LabResponse] = {}
-        self._authenticated: dict[str, LabToken] = {}  # Authorization header value -> its token
         store_param = {"store": Param()}
         self._routes = RouteTable([
             Route("/version", self._version),
@@ -115,21 +116,6 @@ class PbsApi:
             return cached
         except ApiError as err:
             return _text(err.status, err.message)
-
-    def _authenticate(self, headers: Mapping[str, str]) -> LabToken:
-        value = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
-        if value is None:
-            raise ApiError(401, "authentication failed - no authentication credentials provided.")
-        known = self._authenticated.get(value)
-        if known is not None:
-            return known
-        m = _TOKEN_HEADER.match(value)
-        if m:
-            token = self._tokens.get((m["user"], m["tokenid"]))
-            if token is not None and hmac.compare_digest(token.secret.encode(), m["secret"].encode()):
-                self._authenticated[value] = token  # tokens never change: check a header value once
-                return token
-        raise ApiError(401, "authentication failed - invalid token secret")
 
     # -- privileges --
 

@@ -26,7 +26,6 @@ answers 200 with an HTML page, `error_paths` answers the given status, `slow_pat
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import threading
 import time
@@ -47,6 +46,7 @@ from attest.lab.wire import (
     Request,
     Route,
     RouteTable,
+    TokenAuthenticator,
     acl_entry,
     acl_privileges,
     ancestors,
@@ -165,9 +165,9 @@ class PveApi:
         self.slow_paths = {api_path(p): s for p, s in (slow_paths or {}).items()}
         self.ctx = PveContext(world)
         self._perms = self.ctx.perms
-        self._tokens = {(t.userid, t.tokenid): t for t in world.tokens}
+        self._authenticate = TokenAuthenticator(world.tokens, _TOKEN_HEADER, "No ticket",
+                                                "authentication failure")
         self._memo: dict[tuple[str, str, tuple[tuple[str, str], ...]], LabResponse] = {}
-        self._authenticated: dict[str, LabToken] = {}  # Authorization header value -> its token
         self._node_metrics: dict[str, dict[str, Any]] = {}
         self._metrics_lock = threading.Lock()
         # The paths of PVE's ACL tree (every token's entries and the nodes above them) and of pool
@@ -248,21 +248,6 @@ class PveApi:
                     for part in ("config", "firewall/options", "firewall/rules", "firewall/refs", "firewall/ipset",
                                  "firewall/aliases", *names):
                         self.handle("GET", f"{base}/{part}", {}, headers)
-
-    def _authenticate(self, headers: Mapping[str, str]) -> LabToken:
-        value = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
-        if value is None:
-            raise ApiError(401, "No ticket")
-        known = self._authenticated.get(value)
-        if known is not None:
-            return known
-        m = _TOKEN_HEADER.match(value)
-        if m:
-            token = self._tokens.get((m["user"], m["tokenid"]))
-            if token is not None and hmac.compare_digest(token.secret.encode(), m["secret"].encode()):
-                self._authenticated[value] = token  # tokens never change: check a header value once
-                return token
-        raise ApiError(401, "authentication failure")
 
     def _dispatch(self, method: str, apath: str, query: dict[str, str], token: LabToken) -> object:
         found = self._routes.find(apath)

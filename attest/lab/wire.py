@@ -4,6 +4,7 @@ checks and ACL evaluation. Nothing here knows about a particular endpoint."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -139,6 +140,33 @@ class RouteTable:
 
 
 # --- privileges ----------------------------------------------------------------------------------
+
+
+class TokenAuthenticator:
+    """API-token authentication as PVE and PBS do it, differing only in the header's shape and
+    the error texts. A header value once found good is remembered: tokens never change."""
+
+    def __init__(self, tokens: tuple[LabToken, ...], header: re.Pattern[str], missing: str, invalid: str) -> None:
+        self._tokens = {(t.userid, t.tokenid): t for t in tokens}
+        self._header = header
+        self._missing = missing
+        self._invalid = invalid
+        self._known: dict[str, LabToken] = {}  # Authorization header value -> its token
+
+    def __call__(self, headers: Mapping[str, str]) -> LabToken:
+        value = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+        if value is None:
+            raise ApiError(401, self._missing)
+        known = self._known.get(value)
+        if known is not None:
+            return known
+        m = self._header.match(value)
+        if m:
+            token = self._tokens.get((m["user"], m["tokenid"]))
+            if token is not None and hmac.compare_digest(token.secret.encode(), m["secret"].encode()):
+                self._known[value] = token
+                return token
+        raise ApiError(401, self._invalid)
 
 
 def ancestors(path: str) -> list[str]:
