@@ -380,6 +380,56 @@ def evidence_add(
               f"#{rec.idx}, signed in checkpoint {added.checkpoint.id}")
 
 
+@app.command("pbx-check")
+def pbx_check(
+        target: Annotated[str, typer.Argument(help="An /etc/asterisk folder (or a root-like dump with etc/asterisk), "
+                                                   "or ssh://user@host[:port]", show_default=False)],
+        inventory: Annotated[Path | None, typer.Option("--inventory", help="YAML: tenants: {X: {extensions: "
+                                                                           "\"10-19\"}}")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON")] = False,
+        verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list the facts of passing checks")]
+        = False,
+        known_hosts: Annotated[Path | None, typer.Option("--known-hosts", help="SSH: known_hosts file holding the "
+                                                                               "PBX's host key")] = None,
+        fingerprint: Annotated[str | None, typer.Option("--host-key-fingerprint", help="SSH: the PBX's host key, "
+                                                                                       "SHA256:… as ssh-keygen -lf "
+                                                                                       "prints it")] = None,
+        key_file: Annotated[Path | None, typer.Option("--key-file", help="SSH: private key (default: the SSH "
+                                                                         "agent)")] = None,
+        config_dir: Annotated[str, typer.Option("--config-dir", help="SSH: the configuration folder")]
+        = "/etc/asterisk",
+        cli_command: Annotated[str, typer.Option("--cli-command", help="SSH: how to run Asterisk CLI commands")]
+        = "asterisk -rx",
+        cdr: Annotated[str | None, typer.Option("--cdr", help="Master.csv to sample (local file, or the path on "
+                                                              "the PBX over SSH)")] = None,
+        cdr_mysql: Annotated[str | None, typer.Option("--cdr-mysql", help="SSH: sample CDR from this MySQL table "
+                                                                          "(e.g. asteriskcdrdb.cdr)")] = None,
+        cdr_rows: Annotated[int, typer.Option("--cdr-rows", min=0, max=100_000, help="Newest CDR rows to sample")]
+        = 2000) -> None:
+    """Analyse one Asterisk/FreePBX instance: can tenants dial, pick up, spy on or read each other's calls?
+    Exit 0 when no check fails, 1 when any fails, 2 on unusable input."""
+    from attest.pbx.analysis import analyse
+    from attest.pbx.inventory import load_inventory
+    from attest.pbx.report import render_text
+    from attest.pbx.target import read_target
+
+    inv = load_inventory(inventory) if inventory is not None else None
+    passphrase = os.environ.get("ATTEST_SSH_KEY_PASSPHRASE") or None
+    dump = read_target(target, known_hosts=known_hosts, host_key_fingerprint=fingerprint, key_file=key_file,
+                       key_passphrase=passphrase, config_dir=config_dir, cli_command=cli_command, cdr_csv=cdr,
+                       cdr_mysql=cdr_mysql, cdr_rows=cdr_rows)
+    if not dump.asterisk:
+        raise BadInput(f"{target}: no configuration file was found there")
+    analysis = analyse(dump, inv)
+    if as_json:
+        sys.stdout.write(json.dumps(analysis.as_json(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_text(analysis, verbose))
+    sys.stdout.flush()
+    if analysis.failed:
+        raise typer.Exit(1)
+
+
 @app.command()
 def demo(directory: Annotated[Path, typer.Option("--dir", help="Demo workspace")] = Path("attest-demo"),
          period: PeriodOpt = None) -> None:

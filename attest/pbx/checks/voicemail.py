@@ -1,0 +1,129 @@
+"""F. Voicemail and directory: shared voicemail contexts (VM-01), open VoiceMailMain logins
+(VM-02), a dial-by-name directory spanning tenants (VM-03)."""
+
+from __future__ import annotations
+
+from attest.pbx.checks import CheckSpec, check
+from attest.pbx.checks.common import needs, one_per_pair, verdict
+from attest.pbx.checks.steps import call_step, chain_steps, ext_step, start_step
+from attest.pbx.facts import Pbx
+from attest.pbx.result import CheckResult, Finding
+from collectors.pbx.conf import Loc, split_args
+
+CHECKS: list[CheckSpec] = []
+
+
+def _owners(pbx: Pbx, context: str) -> dict[str, tuple[str, Loc]]:
+    """tenant -> (an example mailbox, where) for the mailboxes of a voicemail context."""
+    found: dict[str, tuple[str, Loc]] = {}
+    ctx = pbx.config.settings.voicemail.contexts.get(context)
+    if ctx is None or pbx.inventory is None:
+        return found
+    for box, loc in ctx.mailboxes.items():
+        owner = pbx.inventory.tenant_of_extension(box)
+        if owner:
+            found.setdefault(owner, (box, loc))
+    return found
+
+
+@check("VM-01", "Voicemail contexts are not shared between tenants", "medium", CHECKS)
+def shared_voicemail(pbx: Pbx, spec: CheckSpec) -> CheckResult:
+    if (gap := needs(pbx, spec, "voicemail.conf", endpoints=False)) is not None:
+        return gap
+    failures, facts = [], []
+    for name, ctx in pbx.config.settings.voicemail.contexts.items():
+        facts.append(Finding(f"voicemail context {name} holds {len(ctx.mailboxes)} mailbox(es)", ctx.loc.file,
+                             ctx.loc.line))
+        owners = _owners(pbx, name)
+        tenants = list(owners)
+        for other in tenants[1:]:
+            box, loc = owners[tenants[0]]
+            box2, loc2 = owners[other]
+            failures.append(Finding(f"voicemail context {name} holds mailboxes of {{t0}} and {{t1}}", loc.file,
+                                    loc.line, (f"mailbox {box}@{name} of {{t0}} ({loc})",
+                                               f"mailbox {box2}@{name} of {{t1}} ({loc2})"), (tenants[0], other)))
+    return verdict(pbx, spec, one_per_pair(failures), facts,
+                   "Mailboxes of different tenants live in one voicemail context.",
+                   "Each voicemail context holds one tenant's mailboxes.")
+
+
+def _vm_context(arg: str) -> tuple[str, str]:
+    """VoiceMailMain's first argument -> (mailbox, context); an unresolved context means
+    `default`, where FreePBX keeps every mailbox."""
+    first = arg.split("&", 1)[0]
+    box, _, context = first.partition("@")
+    if not context or "${" in context:
+        context = "default"
+    return box.strip(), context.strip()
+
+
+@check("VM-02", "Voicemail logins cannot reach another tenant's mailboxes", "medium", CHECKS)
+def open_login(pbx: Pbx, spec: CheckSpec) -> CheckResult:
+    if (gap := needs(pbx, spec, "extensions.conf", "voicemail.conf")) is not None:
+        return gap
+    vm = pbx.config.settings.voicemail
+    failures, facts = [], []
+    for start in pbx.starts:
+        if start.purpose not in ("call", "overlap"):
+            continue
+        for r in pbx.calls_from(start.context):
+            call = r.call
+            if call.app != "voicemailmain":
+                continue
+            box, context = _vm_context((split_args(call.args) or [""])[0])
+            open_box = not box or "${EXTEN" in box
+            steps = (start_step(start, "{t0}" if start.tenant else "an endpoint"),
+                     *chain_steps(start.context, r.match.chain), ext_step(r.match), *call.trail, call_step(call))
+            if not open_box:
+                continue
+            facts.append(Finding(f"VoiceMailMain({call.args}) asks the caller which mailbox of context {context} "
+                                 "to open", call.loc.file, call.loc.line, steps,
+                                 (start.tenant,) if start.tenant else ()))
+            if start.tenant is None:
+                continue
+            searched = list(vm.contexts) if vm.searchcontexts else [context]
+            for other in pbx.tenants:
+                if other == start.tenant:
+                    continue
+                hit = next(((c, _owners(pbx, c)[other]) for c in searched if other in _owners(pbx, c)), None)
+                if hit:
+                    ctx_name, (box2, loc2) = hit
+                    extra = " (searchcontexts=yes searches every context)" if vm.searchcontexts else ""
+                    failures.append(Finding(
+                        f"{{t0}} can try to log in to {{t1}}'s mailboxes (e.g. {box2}@{ctx_name}){extra}; only the "
+                        "PIN stands in the way", call.loc.file, call.loc.line,
+                        (*steps, f"mailbox {box2}@{ctx_name} belongs to {{t1}} ({loc2})"), (start.tenant, other)))
+    return verdict(pbx, spec, one_per_pair(failures), facts,
+                   "A tenant's phones can ask for another tenant's mailbox at the voicemail login.",
+                   "No voicemail login offers another tenant's mailboxes.")
+
+
+@check("VM-03", "The dial-by-name directory does not list other tenants", "low", CHECKS)
+def directory(pbx: Pbx, spec: CheckSpec) -> CheckResult:
+    if (gap := needs(pbx, spec, "extensions.conf", "voicemail.conf")) is not None:
+        return gap
+    failures, facts = [], []
+    for start in pbx.starts:
+        if start.purpose not in ("call", "overlap"):
+            continue
+        for r in pbx.calls_from(start.context):
+            call = r.call
+            if call.app != "directory":
+                continue
+            args = split_args(call.args) if call.args else [""]
+            context = args[0].strip() if args[0].strip() and "${" not in args[0] else "default"
+            steps = (start_step(start, "{t0}" if start.tenant else "an endpoint"),
+                     *chain_steps(start.context, r.match.chain), ext_step(r.match), *call.trail, call_step(call))
+            facts.append(Finding(f"Directory lists the names in voicemail context {context}", call.loc.file,
+                                 call.loc.line, steps, (start.tenant,) if start.tenant else ()))
+            if start.tenant is None:
+                continue
+            for other, (box, loc) in _owners(pbx, context).items():
+                if other != start.tenant:
+                    failures.append(Finding(f"{{t0}}'s directory lists {{t1}}'s people (context {context})",
+                                            call.loc.file, call.loc.line,
+                                            (*steps, f"mailbox {box}@{context} of {{t1}} ({loc})"),
+                                            (start.tenant, other)))
+    return verdict(pbx, spec, one_per_pair(failures), facts,
+                   "A tenant's directory lists another tenant's people.",
+                   "No reachable directory lists another tenant's people.")

@@ -1,0 +1,369 @@
+"""Dialplan reachability: what a call that starts in a context can reach.
+
+`Closure` is a context with everything it includes, in the order Asterisk searches it (a context's
+own extensions, exact before pattern, then its includes depth-first, each context once; timed
+includes count as reachable). `Closure.match(dialled)` is the extension Asterisk would run.
+
+`Walker.walk` follows that extension's priorities the way the PBX would run them, as far as the
+configuration alone can tell: priorities in order, `Goto`/`GotoIf`/`GotoIfTime` (both branches),
+`Gosub`/`GosubIf`/`Macro` (and back), `ExecIf` (both applications), with `${EXTEN}`, `${EXTEN:n:m}`,
+`${ARGn}`, globals and earlier `Set()`s substituted. It yields every application call reached,
+with the trail of jumps that led there. Runtime values (AstDB, functions) stay unresolved text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from attest.pbx.patterns import compile_pattern, specificity
+from collectors.pbx.conf import Loc, split_args
+from collectors.pbx.dialplan import Context, Dialplan, Extension, Include, Priority
+
+MAX_STEPS = 600  # priorities one walk may run; loops are also cut by the visited set
+MAX_FRAMES = 12  # nested Gosub/Macro
+
+
+class Match(NamedTuple):
+    context: str
+    ext: Extension
+    chain: tuple[Include, ...]  # the includes followed from the start context
+
+
+@dataclass
+class Closure:
+    start: str
+    order: list[tuple[str, tuple[Include, ...]]]  # contexts in search order, with how each is reached
+    literal: dict[str, tuple[int, Match]]
+    patterns: list[tuple[int, tuple[int, ...], Match]]  # (order index, specificity, match), sorted
+    unknown_includes: list[Include]  # includes naming a context that does not exist
+    hints: list[Match]  # every hint in the closure, in search order
+
+    @property
+    def contexts(self) -> set[str]:
+        return {c for c, _ in self.order}
+
+    def chain_to(self, context: str) -> tuple[Include, ...] | None:
+        for name, chain in self.order:
+            if name == context:
+                return chain
+        return None
+
+    def match(self, dialled: str) -> Match | None:
+        lit = self.literal.get(dialled)
+        limit = lit[0] if lit is not None else len(self.order)
+        for index, _key, m in self.patterns:
+            if index >= limit:
+                break
+            if compile_pattern(m.ext.name).match(dialled):
+                return m
+        return lit[1] if lit is not None else None
+
+    def extensions(self) -> Iterator[Match]:
+        """Every dialable extension, in search order (literal ones first within the whole closure)."""
+        for _, m in sorted(self.literal.values(), key=lambda x: x[0]):
+            yield m
+        for _, _, m in self.patterns:
+            yield m
+
+
+def build_closure(plan: Dialplan, start: str) -> Closure:
+    order: list[tuple[str, tuple[Include, ...]]] = []
+    unknown: list[Include] = []
+    seen: set[str] = set()
+
+    def visit(name: str, chain: tuple[Include, ...]) -> None:
+        if name in seen:
+            return
+        ctx = plan.contexts.get(name)
+        if ctx is None:
+            if chain:
+                unknown.append(chain[-1])
+            return
+        seen.add(name)
+        order.append((name, chain))
+        for inc in ctx.includes:
+            visit(inc.context, (*chain, inc))
+
+    visit(start, ())
+    literal: dict[str, tuple[int, Match]] = {}
+    patterns: list[tuple[int, tuple[int, ...], Match]] = []
+    hints: list[Match] = []
+    for index, (name, chain) in enumerate(order):
+        ctx = plan.contexts[name]
+        for ext in ctx.extensions.values():
+            if ext.hint is not None:
+                hints.append(Match(name, ext, chain))
+            if 1 not in ext.priorities:  # a hint alone cannot be dialled: the search goes on
+                continue
+            m = Match(name, ext, chain)
+            if ext.is_pattern:
+                patterns.append((index, specificity(ext.name), m))
+            elif ext.name not in literal:
+                literal[ext.name] = (index, m)
+    patterns.sort(key=lambda p: (p[0], p[1]))
+    return Closure(start, order, literal, patterns, unknown, hints)
+
+
+# --- walking ----------------------------------------------------------------------------------
+
+_VAR = re.compile(r"\$\{([^{}$]+)\}")
+_SUBSTR = re.compile(r"^([A-Za-z0-9_]+):(-?\d+)(?::(-?\d+))?$")
+
+
+def substitute(text: str, variables: dict[str, str]) -> str:
+    """Replace `${NAME}` and `${NAME:offset[:length]}` whose values are known; leave the rest."""
+    for _ in range(6):
+        changed = False
+
+        def one(m: re.Match[str]) -> str:
+            nonlocal changed
+            inner = m.group(1)
+            sub = _SUBSTR.match(inner)
+            if sub:
+                value = variables.get(sub.group(1))
+                if value is None:
+                    return m.group(0)
+                off = int(sub.group(2))
+                start = off if off >= 0 else max(0, len(value) + off)
+                piece = value[start:]
+                if sub.group(3) is not None:
+                    length = int(sub.group(3))
+                    piece = piece[:length] if length >= 0 else piece[:length or None]
+                changed = True
+                return piece
+            value = variables.get(inner)
+            if value is None:
+                return m.group(0)
+            changed = True
+            return value
+
+        text = _VAR.sub(one, text)
+        if not changed:
+            break
+    return text
+
+
+@dataclass(frozen=True)
+class Call:
+    """One application call reached by a walk."""
+
+    app: str  # lower case: "dial", "pickup", "chanspy"…
+    args: str  # with the known variables substituted
+    priority: Priority
+    context: str
+    exten: str  # the extension it belongs to (a pattern keeps its "_")
+    trail: tuple[str, ...]  # the jumps (Goto/Macro/Gosub…) taken to get here, for people
+
+    @property
+    def loc(self) -> Loc:
+        return self.priority.loc
+
+    def describe(self) -> str:
+        return f"{self.priority.app}({self.args}) at {self.loc}"
+
+
+@dataclass
+class _Frame:
+    context: str
+    ext: Extension
+    number: int
+    variables: dict[str, str]
+    returns: tuple[tuple[str, Extension, int, dict[str, str]], ...]
+    trail: tuple[str, ...]
+
+
+def _split_cond(text: str) -> tuple[str, str, str]:
+    """"cond?a:b" -> (cond, a, b), splitting at the top-level '?' and ':'."""
+    depth = 0
+    q = -1
+    for i, c in enumerate(text):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == "?" and depth == 0:
+            q = i
+            break
+    if q < 0:
+        return text, "", ""
+    rest = text[q + 1:]
+    depth = 0
+    for i, c in enumerate(rest):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == ":" and depth == 0:
+            return text[:q], rest[:i], rest[i + 1:]
+    return text[:q], rest, ""
+
+
+class Walker:
+    def __init__(self, plan: Dialplan) -> None:
+        self.plan = plan
+        self._closures: dict[str, Closure] = {}
+        self.globals = dict(plan.globals)
+
+    def closure(self, context: str) -> Closure:
+        found = self._closures.get(context)
+        if found is None:
+            found = self._closures[context] = build_closure(self.plan, context)
+        return found
+
+    def context(self, name: str) -> Context | None:
+        return self.plan.contexts.get(name)
+
+    def _target(self, frame: _Frame, parts: list[str]) -> tuple[str, Extension, int, str] | None:
+        """Resolve Goto-style [[context,]exten,]priority into (context, extension, number, exten)."""
+        parts = [substitute(p.strip(), frame.variables) for p in parts if p is not None]
+        if not parts or not parts[-1]:
+            return None
+        context, exten = frame.context, frame.variables.get("EXTEN", frame.ext.name)
+        if len(parts) == 1:
+            pri = parts[0]
+            ext = frame.ext
+        else:
+            pri = parts[-1]
+            exten = parts[-2]
+            if len(parts) >= 3:
+                context = parts[-3]
+            if "${" in exten or "${" in context or "$[" in exten:
+                return None
+            m = self.closure(context).match(exten)
+            if m is None:
+                return None
+            context, ext = m.context, m.ext
+        if pri.isdigit():
+            number = int(pri)
+        elif pri in ext.labels:
+            number = ext.labels[pri]
+        else:
+            return None
+        return (context, ext, number, exten) if number in ext.priorities else None
+
+    def walk(self, context: str, ext: Extension, dialled: str | None, start: int = 1,
+             variables: dict[str, str] | None = None) -> Iterator[Call]:
+        base = dict(self.globals)
+        base.update(variables or {})
+        base["CONTEXT"] = context
+        if dialled is not None:  # a pattern walked for what it can do keeps ${EXTEN} visible
+            base["EXTEN"] = dialled
+        stack = [_Frame(context, ext, start, base, (), ())]
+        visited: set[tuple[str, str, int, str]] = set()
+        steps = 0
+        while stack and steps < MAX_STEPS:
+            frame = stack.pop()
+            while steps < MAX_STEPS:
+                prio = frame.ext.priorities.get(frame.number)
+                if prio is None:  # fell off the end: back to the caller of a Gosub/Macro, or done
+                    if not frame.returns:
+                        break
+                    (ctx, ext_, number, vars_), *_ = frame.returns[-1:]
+                    frame = _Frame(ctx, ext_, number, vars_, frame.returns[:-1], frame.trail)
+                    continue
+                key = (frame.context, frame.ext.name, frame.number,
+                       frame.variables.get("EXTEN", "") + "|" + frame.variables.get("ARG1", ""))
+                if key in visited:
+                    break
+                visited.add(key)
+                steps += 1
+                app = prio.app_lower
+                args = substitute(prio.args, frame.variables)
+                call = Call(app, args, prio, frame.context, frame.ext.name, frame.trail)
+                yield call
+                nxt = self._step(frame, call)
+                if nxt is None:
+                    break
+                follow, *branches = nxt
+                stack.extend(branches)
+                frame = follow
+
+    def _step(self, frame: _Frame, call: Call) -> list[_Frame] | None:
+        """The frames that run after *call*: the first is followed now, the others later."""
+        app, args = call.app, call.args
+        after = _Frame(frame.context, frame.ext, frame.number + 1, frame.variables, frame.returns, frame.trail)
+        here = f"{call.priority.app}({call.args}) at {call.loc}"
+        if app in ("hangup", "macroexit", "stackpop") or (app == "return" and not frame.returns):
+            if app in ("macroexit",) and frame.returns:
+                return [self._return(frame)]
+            return None
+        if app == "return":
+            return [self._return(frame)]
+        if app == "set":
+            name, _, value = args.partition("=")
+            name = name.strip().lstrip("_")
+            if name and "(" not in name:
+                variables = dict(frame.variables)
+                variables[name] = value
+                after.variables = variables
+            return [after]
+        if app == "goto":
+            target = self._target(frame, split_args(call.priority.args))
+            return [self._jump(frame, target, here)] if target else None
+        if app in ("gotoif", "gotoiftime"):
+            _, yes, no = _split_cond(call.priority.args)
+            found = []
+            for branch in (yes, no):
+                if branch.strip():
+                    target = self._target(frame, split_args(branch))
+                    if target:
+                        found.append(self._jump(frame, target, here))
+                else:
+                    found.append(after)
+            return found or None
+        if app in ("gosub", "gosubif"):
+            branches = [call.priority.args]
+            if app == "gosubif":
+                _, yes, no = _split_cond(call.priority.args)
+                branches = [b for b in (yes, no) if b.strip()]
+            found = []
+            for branch in branches:
+                body, _, sub_args = branch.partition("(")
+                target = self._target(frame, split_args(body))
+                if target:
+                    found.append(self._call(frame, target, sub_args.rstrip(")"), here, after))
+            return [*found, after] if found else [after]
+        if app == "macro":
+            parts = split_args(args)
+            name = parts[0].strip() if parts else ""
+            ctx = self.plan.contexts.get(f"macro-{name}")
+            ext = ctx.extensions.get("s") if ctx else None
+            if ext is None or 1 not in ext.priorities:
+                return [after]
+            variables = dict(frame.variables)
+            for i in range(1, 10):
+                variables.pop(f"ARG{i}", None)
+            for i, value in enumerate(parts[1:], start=1):
+                variables[f"ARG{i}"] = value
+            variables["MACRO_EXTEN"] = frame.variables.get("EXTEN", "")
+            variables["EXTEN"] = "s"
+            if len(frame.returns) >= MAX_FRAMES:
+                return [after]
+            back = (*frame.returns, (frame.context, frame.ext, frame.number + 1, frame.variables))
+            return [_Frame(f"macro-{name}", ext, 1, variables, back, (*frame.trail, here))]
+        return [after]
+
+    def _return(self, frame: _Frame) -> _Frame:
+        ctx, ext, number, variables = frame.returns[-1]
+        return _Frame(ctx, ext, number, variables, frame.returns[:-1], frame.trail)
+
+    def _jump(self, frame: _Frame, target: tuple[str, Extension, int, str], here: str) -> _Frame:
+        context, ext, number, exten = target
+        variables = dict(frame.variables)
+        variables["EXTEN"], variables["CONTEXT"] = exten, context
+        return _Frame(context, ext, number, variables, frame.returns, (*frame.trail, here))
+
+    def _call(self, frame: _Frame, target: tuple[str, Extension, int, str], args: str, here: str,
+              after: _Frame) -> _Frame:
+        context, ext, number, exten = target
+        variables = dict(frame.variables)
+        for i, value in enumerate(split_args(args) if args else [], start=1):
+            variables[f"ARG{i}"] = substitute(value, frame.variables)
+        variables["EXTEN"], variables["CONTEXT"] = exten, context
+        if len(frame.returns) >= MAX_FRAMES:
+            return after
+        back = (*frame.returns, (after.context, after.ext, after.number, frame.variables))
+        return _Frame(context, ext, number, variables, back, (*frame.trail, here))
