@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import cached_property
 from typing import NamedTuple
 
@@ -39,7 +40,7 @@ class Reached(NamedTuple):
 _DEVICE = re.compile(r"\b(PJSIP|SIP|IAX2|IAX|Local)/([^,&()\s@/|]+)(?:@([^,&()\s/|]+))?", re.IGNORECASE)
 # Applications that may carry an extension number to ring as a plain argument (FreePBX's
 # Macro(exten-vm,…,20), the sample's Gosub(stdexten,…)).
-_NUMBER_CARRIERS = ("macro", "gosub", "gosubif", "goto", "gotoif", "queue", "voicemail")
+NUMBER_CARRIERS = ("macro", "gosub", "gosubif", "goto", "gotoif", "queue", "voicemail")
 
 
 def _slots(parkpos: str) -> list[str]:
@@ -195,17 +196,55 @@ class Pbx:
         return [s for s in self.starts if s.tenant == tenant and s.purpose in purposes]
 
     def calls_from(self, context: str) -> list[Reached]:
-        """Every application call reachable from *context* by dialling anything: each extension of
-        the closure walked (patterns without a dialled value, so `${EXTEN}` stays visible)."""
+        """Every application call reachable from *context* by dialling anything. Patterns are
+        walked first and without a dialled value, so `${EXTEN}` stays visible where the caller
+        chooses it; each priority is run once across the closure (see `Walker.walk`)."""
         cache: dict[str, list[Reached]] = self.__dict__.setdefault("_calls_from", {})
         found = cache.get(context)
         if found is None:
             found = []
-            for m in self.closure(context).extensions():
+            seen: set[tuple[str, str, int]] = set()
+            exts = sorted(self.closure(context).extensions(), key=lambda m: not m.ext.is_pattern)
+            for m in exts:
                 dialled = None if m.ext.is_pattern else m.ext.name
-                found.extend(Reached(m, c) for c in self.walker.walk(m.context, m.ext, dialled))
+                found.extend(Reached(m, c) for c in self.walker.walk(m.context, m.ext, dialled, seen=seen))
             cache[context] = found
         return found
+
+    def reached(self, context: str, *apps: str) -> list[Reached]:
+        """The calls of `calls_from(context)` to any of *apps* (lower case)."""
+        index: dict[str, dict[str, list[Reached]]] = self.__dict__.setdefault("_reached", {})
+        by_app = index.get(context)
+        if by_app is None:
+            by_app = index[context] = {}
+            for r in self.calls_from(context):
+                by_app.setdefault(r.call.app, []).append(r)
+        return [r for app in apps for r in by_app.get(app, [])]
+
+    def ringing_calls(self, number: str) -> list[Call]:
+        """The calls of every extension literally named *number*, in any context: what runs when
+        a call for it arrives, wherever from (another phone, a trunk's inbound route…)."""
+        cache: dict[str, list[Call]] = self.__dict__.setdefault("_ringing", {})
+        if number not in cache:
+            if not self.__dict__.get("_literal_index"):
+                index: dict[str, list[tuple[str, Extension]]] = {}
+                for ctx in self.walker.plan.contexts.values():
+                    for ext in ctx.extensions.values():
+                        if not ext.is_pattern and 1 in ext.priorities:
+                            index.setdefault(ext.name, []).append((ctx.name, ext))
+                self.__dict__["_literal_index"] = index
+            calls: list[Call] = []
+            for context, ext in self.__dict__["_literal_index"].get(number, []):
+                calls.extend(self.walker.walk(context, ext, number))
+            cache[number] = calls
+        return cache[number]
+
+    def walk_dialled(self, context: str, dialled: str) -> tuple[Match, Iterator[Call]] | None:
+        """Like `dial`, lazily: the caller stops walking once it has seen enough."""
+        m = self.closure(context).match(dialled)
+        if m is None:
+            return None
+        return m, self.walker.walk(m.context, m.ext, dialled)
 
     def dial(self, context: str, dialled: str) -> tuple[Match, list[Call]] | None:
         """What dialling *dialled* from *context* runs: the matched extension and its calls."""
@@ -232,12 +271,13 @@ class Pbx:
                 found.append((owner, channel))
         return found
 
-    def call_targets(self, call: Call) -> list[tuple[str, str]]:
+    def call_targets(self, call: Call, carriers: tuple[str, ...] = NUMBER_CARRIERS) -> list[tuple[str, str]]:
         """(tenant, what) this call reaches: devices it names, extension numbers handed to the
-        macros/subroutines that ring them, and contexts owned by one tenant."""
+        macros/subroutines that ring them (applications in *carriers*; add "set" where a variable
+        carries the target, as FreePBX's intercom does), and contexts owned by one tenant."""
         found = self.device_tenants(call.args)
-        if self.inventory is not None and call.app in _NUMBER_CARRIERS:
-            for token in re.split(r"[,&|()]", call.args):
+        if self.inventory is not None and call.app in carriers:
+            for token in re.split(r"[,&|()=]", call.args):
                 owner = self.inventory.tenant_of_extension(token.strip())
                 if owner:
                     found.append((owner, f"extension {token.strip()}"))
@@ -261,15 +301,17 @@ class Pbx:
             numbers.setdefault(ep.name)
         return list(numbers)
 
-    def foreign_numbers(self, pattern: str, tenant: str) -> list[tuple[str, str, str]]:
-        """For a caller-controlled pattern like `_**.`: (other tenant, number, dialled) for every
-        number of another tenant that the pattern's prefix + the number would match."""
+    def foreign_numbers(self, pattern: str, tenant: str) -> Iterator[tuple[str, Iterator[tuple[str, str]]]]:
+        """For a caller-controlled pattern like `_**.`: per other tenant, (number, dialled) for its
+        numbers that the pattern's prefix + the number would match -- lazily, as callers stop at
+        the first number that proves their point for a tenant."""
         prefix = literal_prefix(pattern)
-        found = []
-        for other in self.tenants:
-            if other == tenant:
-                continue
+
+        def numbers(other: str) -> Iterator[tuple[str, str]]:
             for number in self.numbers_of(other):
                 if matches(pattern, prefix + number):
-                    found.append((other, number, prefix + number))
-        return found
+                    yield number, prefix + number
+
+        for other in self.tenants:
+            if other != tenant:
+                yield other, numbers(other)

@@ -105,3 +105,14 @@ def literal_prefix(pattern: str) -> str:
             break
         prefix.append(chars)
     return "".join(prefix)
+
+
+def example(pattern: str) -> str:
+    """A dialled string the pattern matches: "_*80XXXX" -> "*800000", "_2X." -> "200"."""
+    out = []
+    for kind, chars in _tokens(pattern):
+        if kind in ("lit", "set"):
+            out.append(chars[0] if chars else "0")
+        elif kind == "one_or_more":
+            out.append("0")
+    return "".join(out)

@@ -18,10 +18,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from attest.pbx.patterns import compile_pattern, specificity
+from attest.pbx.patterns import compile_pattern, example, specificity
 from collectors.pbx.conf import Loc, split_args
 from collectors.pbx.dialplan import Context, Dialplan, Extension, Include, Priority
 
+# What a variable holds after Read(): whatever the caller keys in.
+CALLER_INPUT = "${CALLER_INPUT}"
+
+
+def caller_controlled(text: str) -> bool:
+    """Whether *text* depends on what the caller dialled or keyed in."""
+    return "${EXTEN" in text or CALLER_INPUT in text
+
+
+MAX_VALUE = 256  # longer computed values are left unknown rather than grown without end
 MAX_STEPS = 600  # priorities one walk may run; loops are also cut by the visited set
 MAX_FRAMES = 12  # nested Gosub/Macro
 
@@ -171,7 +181,8 @@ class _Frame:
     ext: Extension
     number: int
     variables: dict[str, str]
-    returns: tuple[tuple[str, Extension, int, dict[str, str]], ...]
+    # Where each Gosub/Macro returns to: context, extension, priority, variables, trail
+    returns: tuple[tuple[str, Extension, int, dict[str, str], tuple[str, ...]], ...]
     trail: tuple[str, ...]
 
 
@@ -230,9 +241,14 @@ class Walker:
             exten = parts[-2]
             if len(parts) >= 3:
                 context = parts[-3]
-            if "${" in exten or "${" in context or "$[" in exten:
+            lookup = exten
+            if exten == "${EXTEN}" and "EXTEN" not in frame.variables and frame.ext.is_pattern:
+                # A pattern walked for what it can do passes the dialled digits on: follow it with
+                # a string the pattern matches, keeping ${EXTEN} unknown.
+                lookup, exten = example(frame.ext.name), frame.ext.name
+            if "${" in lookup or "${" in context or "$[" in lookup:
                 return None
-            m = self.closure(context).match(exten)
+            m = self.closure(context).match(lookup)
             if m is None:
                 return None
             context, ext = m.context, m.ext
@@ -245,7 +261,11 @@ class Walker:
         return (context, ext, number, exten) if number in ext.priorities else None
 
     def walk(self, context: str, ext: Extension, dialled: str | None, start: int = 1,
-             variables: dict[str, str] | None = None) -> Iterator[Call]:
+             variables: dict[str, str] | None = None, seen: set[tuple[str, str, int]] | None = None
+             ) -> Iterator[Call]:
+        """The calls a call dialling *dialled* runs from *ext*. *seen*, shared between walks, makes
+        each priority run once across all of them: enough to know what is reachable at all (the
+        first walk to reach shared code, e.g. a macro, is the one its calls are credited to)."""
         base = dict(self.globals)
         base.update(variables or {})
         base["CONTEXT"] = context
@@ -261,14 +281,21 @@ class Walker:
                 if prio is None:  # fell off the end: back to the caller of a Gosub/Macro, or done
                     if not frame.returns:
                         break
-                    (ctx, ext_, number, vars_), *_ = frame.returns[-1:]
-                    frame = _Frame(ctx, ext_, number, vars_, frame.returns[:-1], frame.trail)
+                    frame = self._return(frame)
                     continue
                 key = (frame.context, frame.ext.name, frame.number,
                        frame.variables.get("EXTEN", "") + "|" + frame.variables.get("ARG1", ""))
-                if key in visited:
+                where = (frame.context, frame.ext.name, frame.number)
+                if key in visited or (seen is not None and where in seen):
+                    # Explored already: a Gosub/Macro body seen before still returns to its caller,
+                    # whose next priorities may not have been run yet.
+                    if frame.returns:
+                        frame = self._return(frame)
+                        continue
                     break
                 visited.add(key)
+                if seen is not None:
+                    seen.add(where)
                 steps += 1
                 app = prio.app_lower
                 args = substitute(prio.args, frame.variables)
@@ -297,7 +324,17 @@ class Walker:
             name = name.strip().lstrip("_")
             if name and "(" not in name:
                 variables = dict(frame.variables)
-                variables[name] = value
+                if len(value) <= MAX_VALUE and "${" + name not in value:
+                    variables[name] = value
+                else:  # a value built from itself (AMPUSER=${IF(…${AMPUSER}…)}) stays unknown
+                    variables.pop(name, None)
+                after.variables = variables
+            return [after]
+        if app == "read":  # Read(variable,…): the caller keys the value in
+            name = (split_args(args) or [""])[0].strip()
+            if name:
+                variables = dict(frame.variables)
+                variables[name] = CALLER_INPUT
                 after.variables = variables
             return [after]
         if app == "goto":
@@ -342,18 +379,20 @@ class Walker:
             variables["EXTEN"] = "s"
             if len(frame.returns) >= MAX_FRAMES:
                 return [after]
-            back = (*frame.returns, (frame.context, frame.ext, frame.number + 1, frame.variables))
+            back = (*frame.returns, (frame.context, frame.ext, frame.number + 1, frame.variables, frame.trail))
             return [_Frame(f"macro-{name}", ext, 1, variables, back, (*frame.trail, here))]
         return [after]
 
     def _return(self, frame: _Frame) -> _Frame:
-        ctx, ext, number, variables = frame.returns[-1]
-        return _Frame(ctx, ext, number, variables, frame.returns[:-1], frame.trail)
+        ctx, ext, number, variables, trail = frame.returns[-1]
+        return _Frame(ctx, ext, number, variables, frame.returns[:-1], trail)
 
     def _jump(self, frame: _Frame, target: tuple[str, Extension, int, str], here: str) -> _Frame:
         context, ext, number, exten = target
         variables = dict(frame.variables)
-        variables["EXTEN"], variables["CONTEXT"] = exten, context
+        if not exten.startswith("_"):
+            variables["EXTEN"] = exten
+        variables["CONTEXT"] = context
         return _Frame(context, ext, number, variables, frame.returns, (*frame.trail, here))
 
     def _call(self, frame: _Frame, target: tuple[str, Extension, int, str], args: str, here: str,
@@ -365,5 +404,5 @@ class Walker:
         variables["EXTEN"], variables["CONTEXT"] = exten, context
         if len(frame.returns) >= MAX_FRAMES:
             return after
-        back = (*frame.returns, (after.context, after.ext, after.number, frame.variables))
+        back = (*frame.returns, (after.context, after.ext, after.number, frame.variables, frame.trail))
         return _Frame(context, ext, number, variables, back, (*frame.trail, here))

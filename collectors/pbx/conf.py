@@ -203,7 +203,7 @@ class _Reader:
                 if raw.startswith("--;", i):
                     self.comment_depth -= 1
                     i += 3
-                elif raw.startswith(";--", i):
+                elif raw.startswith(";--", i) and not raw.startswith(";---", i):
                     self.comment_depth += 1
                     i += 3
                 else:
@@ -214,7 +214,9 @@ class _Reader:
                 i += 2
                 continue
             if c == ";":
-                if raw.startswith(";--", i):
+                # ";--" opens a block comment, but not ";---": config.c checks the fourth
+                # character, so FreePBX's ";-----…" banners stay line comments.
+                if raw.startswith(";--", i) and not raw.startswith(";---", i):
                     self.comment_depth += 1
                     i += 3
                     continue

@@ -137,21 +137,26 @@ class _Builder:
                 ext = ctx.extensions[key] = Extension(name=name, cid=cid, loc=loc)
             self.last_ext[ctx.name] = ext
         base, label = _parse_priority(prio_text)
+        offset = 0
+        if "+" in base:  # pbx_config: "n+2", "1+1", "label+101": the base, then the offset added
+            base, _, plus = base.partition("+")
+            offset = int(plus) if plus.strip().isdigit() else 0
+            base = base.strip()
         low = base.lower()
         if low == "hint":
             devices, _, presence = app_text.partition(",")
             ext.hint = Hint(tuple(d.strip() for d in devices.split("&") if d.strip()), presence.strip() or None, loc)
             return
-        if low == "n":
-            number = ext.last + 1
-        elif low.startswith("n+") and low[2:].isdigit():
-            number = ext.last + int(low[2:])
-        elif low == "s":
-            number = ext.last  # "same priority": an alias line; rarely used
+        if low in ("n", "next"):
+            number = ext.last + (offset or 1)
+        elif low in ("s", "same"):
+            number = ext.last + offset  # "same priority": an alias line; rarely used
         elif base.isdigit():
-            number = int(base)
+            number = int(base) + offset
+        elif base in ext.labels:
+            number = ext.labels[base] + offset
         else:
-            self.warn(f"unknown priority {base!r}", loc)
+            self.warn(f"unknown priority or label {prio_text.strip()!r}", loc)
             return
         app, args = _parse_app(app_text)
         if number in ext.priorities:

@@ -159,12 +159,15 @@ def pjsip_endpoints(conf: ConfFile) -> tuple[list[Endpoint], PjsipExtras]:
                          registrations=by_type.get("registration", []),
                          global_section=next(iter(by_type.get("global", [])), None))
     aors = {s.name: s for s in by_type.get("aor", [])}
+    # Endpoints a type=identify section matches by source address. FreePBX writes an identify
+    # section without `match` for every extension: that matches nothing and makes no trunk.
     identified: dict[str, list[tuple[str, Loc]]] = {}
     for ident in extras.identifies:
         target = (ident.get("endpoint") or "").strip()
         for m in ident.get_all("match"):
-            identified.setdefault(target, []).extend((v.strip(), m.loc) for v in m.value.split(",") if v.strip())
-        identified.setdefault(target, [])
+            values = [(v.strip(), m.loc) for v in m.value.split(",") if v.strip()]
+            if values:
+                identified.setdefault(target, []).extend(values)
     endpoints = []
     for s in by_type.get("endpoint", []):
         ep = Endpoint(tech="PJSIP", name=s.name, loc=s.loc)

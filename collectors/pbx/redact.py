@@ -36,7 +36,6 @@ SECRET_SUFFIXES = ("secret", "password", "passwd", "token", "passphrase", "api_k
 
 # Lines end at \n, \r\n or \r only (str.splitlines would also split at latin-1 \x85, \x0c…).
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+\Z")
-_EOL = re.compile(r"(\r\n|\n|\r)\Z")
 _KV = re.compile(r"^(\s*)([A-Za-z0-9_.\-]+)(\s*(?:=>|=|:)\s*)(.*)$", re.S | re.A)
 _SECTION = re.compile(r"^\s*\[([^\]]*)\]", re.A)
 _APP_PASSWORD = re.compile(r"\b(Authenticate|DISA)(\s*\(\s*)([^,)\s$/][^,)]*)", re.I | re.A)
@@ -49,17 +48,14 @@ def is_secret_key(key: str) -> bool:
     return k in SECRET_KEYS or k.endswith(SECRET_SUFFIXES)
 
 
+# A value up to its first unescaped `;` (a backslash escapes the next character, whatever it is).
+_BEFORE_COMMENT = re.compile(r"(?:[^\\;]++|\\.?)*+", re.S)
+
+
 def _split_comment(value: str) -> tuple[str, str]:
     """Split an Asterisk value at its first unescaped `;`: (value without trailing blanks, rest)."""
-    i, n = 0, len(value)
-    while i < n:
-        c = value[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == ";":
-            break
-        i += 1
+    m = _BEFORE_COMMENT.match(value)
+    i = m.end() if m else 0
     head, tail = value[:i], value[i:]
     stripped = head.rstrip()
     return stripped, head[len(stripped):] + tail
@@ -100,8 +96,7 @@ _PIN = re.compile(r"^\s*[-*]?\d+\s*$", re.A)
 
 
 def _redact_line(line: str, kind: str, section: str | None) -> str:
-    m = _EOL.search(line)
-    eol = m.group(1) if m else ""
+    eol = "\r\n" if line.endswith("\r\n") else line[-1:] if line.endswith(("\n", "\r")) else ""
     body = line[: len(line) - len(eol)]
     stripped = body.lstrip()
     if not stripped or stripped[0] in ";#[":  # comment, #include/#exec, section header
@@ -134,13 +129,87 @@ def _redact_line(line: str, kind: str, section: str | None) -> str:
     return line if out == body else out + eol
 
 
-def _kind(path: str, text: str) -> str:
+_ZONEMESSAGES = re.compile(rb"(?m)^[ \t]*\[zonemessages\]")
+
+
+def _kind(path: str, data: bytes) -> str:
     name = posixpath.basename(path.replace("\\", "/")).lower()
-    if "voicemail" in name or re.search(r"(?m)^[ \t]*\[zonemessages\]", text):
+    if "voicemail" in name or _ZONEMESSAGES.search(data):
         return "voicemail"
     if "meetme" in name:
         return "meetme"
     return "other"
+
+
+# Every line `_redact_line` can change (outside voicemail files) holds one of these, in ASCII lower
+# case: a key ending like a secret key (see SECRET_KEYS and SECRET_SUFFIXES) followed by its
+# separator or, in PHP, by its closing quote; `register =>`; `Authenticate(` / `DISA(`; in
+# meetme.conf-like files `conf =>`. Each word is looked for with bytes.find over the lowered bytes
+# of the whole file (much faster than a regex scan) and checked with `_CANDIDATE` where found, so
+# only those lines go through the exact per-line logic and the rest is copied as is.
+_SECRET_ENDINGS = rb"secret|pass|passwd|password|passphrase|md5_cred|token|api_key|apikey|pin"
+_CANDIDATE = re.compile(rb"(?:" + _SECRET_ENDINGS + rb"""|register|conf)(?:\s*[=:]|['"])|(?:authenticate|disa)\s*\(""")
+_WORDS = (b"secret", b"pass", b"md5_cred", b"token", b"api_key", b"apikey", b"pin", b"register", b"authenticate",
+          b"disa")  # the words `_CANDIDATE` starts with ("passwd"… start with "pass")
+_WORDS_MEETME = (*_WORDS, b"conf")
+
+
+def _redact_sections(text: str, kind: str) -> list[str] | None:
+    """Every line, section by section (voicemail files): the redacted lines, or None if none changed."""
+    section: str | None = None
+    changed = False
+    out: list[str] = []
+    for line in _LINE.findall(text):
+        sec = _SECTION.match(line)
+        if sec:
+            section = sec.group(1).strip().lower()
+        new = _redact_line(line, kind, section)
+        if new is not line:
+            changed = True
+        out.append(new)
+    return out if changed else None
+
+
+def _candidate_lines(data: bytes, kind: str) -> list[tuple[int, int]]:
+    """(start, end) of the lines `_redact_line` may change, in order; `end` is after the line end."""
+    low = data.lower()  # ASCII only, byte for byte: positions stay those of `data`
+    n = len(data)
+    lines: dict[int, int] = {}
+    for word in _WORDS_MEETME if kind == "meetme" else _WORDS:
+        at = low.find(word)
+        while at >= 0:
+            if _CANDIDATE.match(low, at):
+                # The line around `at`; every search stays within it (a file may have no \r at all).
+                start = data.rfind(b"\n", 0, at) + 1
+                start = data.rfind(b"\r", start, at) + 1 or start
+                nl = data.find(b"\n", at)
+                nl = n if nl < 0 else nl
+                cr = data.find(b"\r", at, nl)
+                stop = cr if cr >= 0 else nl  # the first \r or \n after `at`, or the end
+                end = stop + (2 if data.startswith(b"\r\n", stop) else 1) if stop < n else n
+                lines[start] = end
+                at = end
+            else:
+                at += 1
+            at = low.find(word, at)
+    return sorted(lines.items())
+
+
+def _redact_candidates(data: bytes, kind: str) -> list[bytes] | None:
+    """Only the candidate lines (files where the section does not matter): the pieces of the
+    redacted file, or None if no line changed."""
+    out: list[bytes] = []
+    done = 0  # data[:done] is in `out`
+    for start, end in _candidate_lines(data, kind):
+        line = data[start:end].decode("latin-1")
+        new = _redact_line(line, kind, None)
+        if new is not line:
+            out += (data[done:start], new.encode("latin-1"))
+            done = end
+    if not out:
+        return None
+    out.append(data[done:])
+    return out
 
 
 def redact_config(path: str, data: bytes) -> bytes:
@@ -149,20 +218,9 @@ def redact_config(path: str, data: bytes) -> bytes:
     itself when nothing was redacted."""
     if not data:
         return data
-    text = data.decode("latin-1")
-    kind = _kind(path, text)
-    lines = _LINE.findall(text)
-    section: str | None = None
-    changed = False
-    out: list[str] = []
-    for line in lines:
-        sec = _SECTION.match(line)
-        if sec:
-            section = sec.group(1).strip().lower()
-        new = _redact_line(line, kind, section)
-        if new is not line:
-            changed = True
-        out.append(new)
-    if not changed:
-        return data
-    return "".join(out).encode("latin-1")
+    kind = _kind(path, data)
+    if kind == "voicemail":  # mailbox lines are redacted by section: every line is looked at
+        lines = _redact_sections(data.decode("latin-1"), kind)
+        return data if lines is None else "".join(lines).encode("latin-1")
+    pieces = _redact_candidates(data, kind)
+    return data if pieces is None else b"".join(pieces)

@@ -123,10 +123,8 @@ def sensitive_apps(pbx: Pbx, spec: CheckSpec) -> CheckResult:
     for start in pbx.starts:
         if start.purpose not in ("call", "overlap"):
             continue
-        for reached in pbx.calls_from(start.context):
+        for reached in pbx.reached(start.context, *SENSITIVE_APPS):
             call = reached.call
-            if call.app not in SENSITIVE_APPS:
-                continue
             key = (start.tenant or "", start.context, str(call.loc))
             if key in seen:
                 continue

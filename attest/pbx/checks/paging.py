@@ -7,8 +7,8 @@ import re
 from attest.pbx.checks import CheckSpec, check
 from attest.pbx.checks.common import needs, one_per_pair, verdict
 from attest.pbx.checks.steps import call_step, chain_steps, ext_step, match_step, start_step
-from attest.pbx.facts import Pbx
-from attest.pbx.reach import Call
+from attest.pbx.facts import NUMBER_CARRIERS, Pbx
+from attest.pbx.reach import Call, Match, caller_controlled
 from attest.pbx.result import CheckResult, Finding
 from collectors.pbx.conf import split_args
 
@@ -24,24 +24,46 @@ def _is_intercom(calls: list[Call]) -> bool:
                for c in calls)
 
 
+def _intercoms(pbx: Pbx, context: str) -> list[tuple[Match, list[Call]]]:
+    """The extensions reachable from *context* that make the called phone answer by itself."""
+    cache: dict[str, list[tuple[Match, list[Call]]]] = pbx.__dict__.setdefault("_intercoms", {})
+    if context not in cache:
+        by_ext: dict[int, tuple[Match, list[Call]]] = {}
+        for r in pbx.reached(context, "page", "set", "sipaddheader", "pjsip_header", "dial"):
+            by_ext.setdefault(id(r.match.ext), (r.match, []))[1].append(r.call)
+        cache[context] = [(m, calls) for m, calls in by_ext.values() if _is_intercom(calls)]
+    return cache[context]
+
+
+def _rings_other(pbx: Pbx, context: str, dialled: str, other: str) -> tuple[Match, Call, str] | None:
+    """Dialling *dialled* makes a phone answer by itself and targets *other*'s extension or
+    device: the extension matched, the call naming the target, and what it names."""
+    walked = pbx.walk_dialled(context, dialled)
+    if walked is None:
+        return None
+    target: tuple[Call, str] | None = None
+    auto_answer = False
+    for c in walked[1]:
+        auto_answer = auto_answer or _is_intercom([c])
+        if target is None:
+            owners = [w for o, w in pbx.call_targets(c, (*NUMBER_CARRIERS, "set")) if o == other]
+            if owners:
+                target = (c, owners[0])
+        if target is not None and auto_answer:
+            return walked[0], target[0], target[1]
+    return None
+
+
 @check("PAGE-01", "Paging and intercom stay within a tenant", "high", CHECKS)
 def intercom(pbx: Pbx, spec: CheckSpec) -> CheckResult:
     if (gap := needs(pbx, spec, "extensions.conf")) is not None:
         return gap
     failures, facts = [], []
-    done: set[tuple[str, str, str]] = set()
+    done: set[tuple[str, str]] = set()
     for start in pbx.starts:
         if start.purpose not in ("call", "overlap"):
             continue
-        by_ext: dict[int, list[Call]] = {}
-        matches = {}
-        for r in pbx.calls_from(start.context):
-            by_ext.setdefault(id(r.match.ext), []).append(r.call)
-            matches[id(r.match.ext)] = r.match
-        for key, calls in by_ext.items():
-            if not _is_intercom(calls):
-                continue
-            m = matches[key]
+        for m, calls in _intercoms(pbx, start.context):
             first = next(c for c in calls if c.app == "page" or _AUTO_ANSWER.search(c.args))
             base = (start_step(start, "{t0}" if start.tenant else "an endpoint"), *chain_steps(start.context, m.chain))
             facts.append(Finding(f"{m.ext.name} in {m.context} makes phones answer by themselves (paging/intercom)",
@@ -57,26 +79,47 @@ def intercom(pbx: Pbx, spec: CheckSpec) -> CheckResult:
                                                     (*base, ext_step(m), call_step(c)), (start.tenant, owner)))
             if not m.ext.is_pattern:
                 continue
-            for other, number, dialled in pbx.foreign_numbers(m.ext.name, start.tenant):
-                if (start.tenant, other, m.ext.name) in done:
-                    break
-                hit = pbx.dial(start.context, dialled)
-                if hit is None or hit[0].ext is not m.ext:
+            for other, numbers in pbx.foreign_numbers(m.ext.name, start.tenant):
+                if (start.tenant, other) in done:
                     continue
-                for c in hit[1]:
-                    owners = [(o, w) for o, w in pbx.call_targets(c) if o == other]
-                    if owners:
-                        done.add((start.tenant, other, m.ext.name))
-                        failures.append(Finding(
-                            f"{{t0}} can open {{t1}}'s extension {number} as an intercom by dialling {dialled}",
-                            c.loc.file, c.loc.line,
-                            (*base, match_step(dialled, m), *c.trail, call_step(c, f" rings {owners[0][1]} of {{t1}}"
-                                                                                " with auto-answer")),
-                            (start.tenant, other)))
-                        break
-    return verdict(pbx, spec, one_per_pair(failures), facts,
+                for number, dialled in numbers:
+                    hit = _rings_other(pbx, start.context, dialled, other)
+                    if hit is None:
+                        continue
+                    matched, c, what = hit
+                    done.add((start.tenant, other))
+                    failures.append(Finding(
+                        f"{{t0}} can open {{t1}}'s extension {number} as an intercom by dialling {dialled}",
+                        c.loc.file, c.loc.line,
+                        (*base[:1], *chain_steps(start.context, matched.chain), match_step(dialled, matched), *c.trail,
+                         call_step(c, f" targets {what} of {{t1}}, which the path then dials with auto-answer")),
+                        (start.tenant, other)))
+                    break
+    return verdict(pbx, spec, one_per_pair(failures), facts[:200],
                    "A tenant can make another tenant's phones answer by themselves (open microphone).",
                    "Paging and intercom reach only the caller's own tenant.")
+
+
+_VARIABLE = re.compile(r"^\$\{([A-Za-z0-9_]+)\}$")
+
+
+def _rooms(pbx: Pbx, context: str, room: str) -> list[tuple[str, str]]:
+    """The rooms a ConfBridge/MeetMe argument can name, with how: a literal, the digits dialled,
+    or the values a `Set(VAR=…)` reachable from *context* gives the variable (FreePBX sets
+    MEETME_ROOMNUM in each room's extension, then jumps to a shared STARTMEETME)."""
+    if caller_controlled(room):
+        return [("(any room the caller dials)", "")]
+    m = _VARIABLE.match(room)
+    if m is None:
+        return [(room, "")] if "${" not in room else [(f"(chosen at run time: {room})", "")]
+    found = []
+    for r in pbx.reached(context, "set"):
+        name, _, value = r.call.args.partition("=")
+        if name.strip().lstrip("_") == m.group(1):
+            value = value.strip()
+            label = "(any room the caller dials)" if caller_controlled(value) else value
+            found.append((label, f"{m.group(1)} is set to {value} at {r.call.loc}"))
+    return found or [(f"(chosen at run time: {room})", "")]
 
 
 @check("CONF-01", "Conference rooms are not shared between tenants", "medium", CHECKS)
@@ -88,21 +131,18 @@ def conference(pbx: Pbx, spec: CheckSpec) -> CheckResult:
     for start in pbx.starts:
         if start.purpose not in ("call", "overlap"):
             continue
-        for r in pbx.calls_from(start.context):
+        for r in pbx.reached(start.context, "confbridge", "meetme"):
             call = r.call
-            if call.app not in ("confbridge", "meetme"):
-                continue
-            room = (split_args(call.args) or [""])[0].strip()
-            if "${EXTEN" in room:
-                room = f"(any room the caller dials, pattern {r.match.ext.name})"
             steps = (start_step(start, "{t0}" if start.tenant else "an endpoint"),
                      *chain_steps(start.context, r.match.chain), ext_step(r.match), *call.trail, call_step(call))
-            finding = Finding(f"conference room {room} is reachable from {start.context}", call.loc.file,
-                              call.loc.line, steps, (start.tenant,) if start.tenant else ())
-            if start.tenant is None:
-                facts.append(finding)
-            else:
-                rooms.setdefault(f"{call.app}:{room}", {}).setdefault(start.tenant, finding)
+            for room, how in _rooms(pbx, start.context, (split_args(call.args) or [""])[0].strip()):
+                who = (start.tenant,) if start.tenant else ()
+                finding = Finding(f"conference room {room} is reachable from {start.context}", call.loc.file,
+                                  call.loc.line, (*steps, how) if how else steps, who)
+                if start.tenant is None or room.startswith("(chosen at run time"):
+                    facts.append(finding)
+                else:
+                    rooms.setdefault(f"{call.app}:{room}", {}).setdefault(start.tenant, finding)
     failures = []
     for room, by_tenant in rooms.items():
         tenants = list(by_tenant)

@@ -23,10 +23,8 @@ def lot_users(pbx: Pbx) -> dict[str, dict[str, Finding]]:
             continue
         own_lot = next((ep.set_vars[k][0] for ep in [start.endpoint] for k in ep.set_vars
                         if k.upper() == "CHANNEL(PARKINGLOT)"), "default")
-        for r in pbx.calls_from(start.context):
+        for r in pbx.reached(start.context, "park", "parkedcall"):
             call = r.call
-            if call.app not in ("park", "parkedcall"):
-                continue
             lot = (split_args(call.args) or [""])[0].strip() or own_lot
             if call.app == "park" and lot in lots and not lots[lot].parkext_exclusive:
                 lot = own_lot  # a non-exclusive park extension parks into the caller's own lot

@@ -3,16 +3,35 @@ directed pickup (`Pickup(ext@PICKUPMARK)`, `Pickup(ext@context)`), PickupChan, a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from attest.pbx.checks import CheckSpec, check
 from attest.pbx.checks.common import needs, one_per_pair, verdict
 from attest.pbx.checks.steps import call_step, chain_steps, ext_step, match_step, start_step
 from attest.pbx.facts import Pbx, Reached, Start
-from attest.pbx.reach import substitute
+from attest.pbx.reach import caller_controlled, substitute
 from attest.pbx.result import CheckResult, Finding
 from collectors.pbx.conf import split_args
 from collectors.pbx.endpoints import Endpoint, parse_groups, parse_named_groups
 
 CHECKS: list[CheckSpec] = []
+
+
+def _dialplan_groups(pbx: Pbx, context: str) -> list[tuple[str, str]]:
+    """(group kind, value) of every Set(CHANNEL(callgroup|pickupgroup|named…)=…) reachable from *context*."""
+    cache: dict[str, list[tuple[str, str]]] = pbx.__dict__.setdefault("_dialplan_groups", {})
+    if context not in cache:
+        found = []
+        for reached in pbx.reached(context, "set"):
+            args = reached.call.args
+            if "CHANNEL(" not in args.upper():
+                continue
+            name, _, value = args.partition("=")
+            key = name.strip().upper().removeprefix("CHANNEL(").rstrip(")").lower()
+            if key in ("callgroup", "pickupgroup", "namedcallgroup", "namedpickupgroup"):
+                found.append((key, value))
+        cache[context] = found
+    return cache[context]
 
 
 def _groups(pbx: Pbx, tenant: str) -> list[tuple[Endpoint, set[int], set[int], set[str], set[str]]]:
@@ -21,15 +40,10 @@ def _groups(pbx: Pbx, tenant: str) -> list[tuple[Endpoint, set[int], set[int], s
     extra: dict[str, set[int]] = {"callgroup": set(), "pickupgroup": set()}
     named: dict[str, set[str]] = {"namedcallgroup": set(), "namedpickupgroup": set()}
     for start in pbx.starts_of(tenant):
-        for reached in pbx.calls_from(start.context):
-            call = reached.call
-            if call.app != "set" or "CHANNEL(" not in call.args.upper():
-                continue
-            name, _, value = call.args.partition("=")
-            key = name.strip().upper().removeprefix("CHANNEL(").rstrip(")").lower()
-            if key in ("callgroup", "pickupgroup"):
+        for key, value in _dialplan_groups(pbx, start.context):
+            if key in extra:
                 extra[key] |= parse_groups(value)
-            elif key in ("namedcallgroup", "namedpickupgroup"):
+            else:
                 named[key] |= parse_named_groups(value)
     return [(ep, set(ep.call_groups) | extra["callgroup"], set(ep.pickup_groups) | extra["pickupgroup"],
              set(ep.named_call_groups) | named["namedcallgroup"],
@@ -94,18 +108,19 @@ def _marks(pbx: Pbx, tenant: str, number: str) -> set[str]:
     for ep in pbx.endpoints_of.get(tenant, []):
         if "PICKUPMARK" in ep.set_vars:
             found.add(ep.set_vars["PICKUPMARK"][0])
+    calls = list(pbx.ringing_calls(number))
     for start in pbx.starts_of(tenant):
         dialled = pbx.dial(start.context, number)
-        if dialled is None:
-            continue
-        for call in dialled[1]:
-            if call.app == "set" and call.args.split("=", 1)[0].strip().lstrip("_") == "PICKUPMARK":
-                found.add(call.args.split("=", 1)[1].strip())
+        if dialled is not None:
+            calls += dialled[1]
+    for call in calls:
+        if call.app == "set" and call.args.split("=", 1)[0].strip().lstrip("_") == "PICKUPMARK":
+            found.add(call.args.split("=", 1)[1].strip())
     return found
 
 
 def _pickup_calls(pbx: Pbx, start: Start) -> list[Reached]:
-    return [r for r in pbx.calls_from(start.context) if r.call.app == "pickup"]
+    return pbx.reached(start.context, "pickup")
 
 
 @check("PICK-02", "Directed pickup cannot reach another tenant", "high", CHECKS)
@@ -119,28 +134,35 @@ def directed_pickup(pbx: Pbx, spec: CheckSpec) -> CheckResult:
         for reached in _pickup_calls(pbx, start):
             m, call = reached.match, reached.call
             if pbx.inventory is None or start.tenant is None:
-                if "${EXTEN" in call.args:
+                if caller_controlled(call.args):
                     facts.append(Finding(f"dialling {m.ext.name} from {start.context} picks up a ringing call chosen "
                                          "by the digits dialled", call.loc.file, call.loc.line,
                                          (start_step(start, "an endpoint"), *chain_steps(start.context, m.chain),
                                           ext_step(m), *call.trail, call_step(call))))
                 continue
             if not m.ext.is_pattern:
-                candidates = [(o, n, m.ext.name) for o in pbx.tenants if o != start.tenant
-                              for n in pbx.numbers_of(o) if n in call.args.split("&")[0]]
+                named = {t.strip().partition("@")[0] for t in call.args.split("&")}
+                per_tenant: Iterable[tuple[str, Iterable[tuple[str, str]]]] = [
+                    (o, [(n, m.ext.name) for n in pbx.numbers_of(o) if n in named])
+                    for o in pbx.tenants if o != start.tenant]
             else:
-                candidates = pbx.foreign_numbers(m.ext.name, start.tenant)
-            for other, number, dialled in candidates:
-                requested = substitute(call.priority.args, {"EXTEN": dialled})
-                why = _exposes(pbx, m.context, requested, other, number)
-                if why is None:
-                    continue
-                failures.append(Finding(
-                    f"{{t0}} can answer a call ringing {{t1}}'s extension {number} by dialling {dialled}",
-                    call.loc.file, call.loc.line,
-                    (start_step(start), *chain_steps(start.context, m.chain), match_step(dialled, m), *call.trail,
-                     f"priority {call.priority.number}: Pickup({requested}) ({call.loc})", why), (start.tenant, other)))
-                break
+                per_tenant = pbx.foreign_numbers(m.ext.name, start.tenant)
+            for other, numbers in per_tenant:
+                for number, dialled in numbers:
+                    shown = pbx.closure(start.context).match(dialled)
+                    if shown is None or shown.ext is not m.ext:
+                        continue  # an earlier context or a more specific pattern takes these digits
+                    requested = substitute(call.priority.args, {"EXTEN": dialled})
+                    why = _exposes(pbx, m.context, requested, other, number)
+                    if why is None:
+                        continue
+                    failures.append(Finding(
+                        f"{{t0}} can answer a call ringing {{t1}}'s extension {number} by dialling {dialled}",
+                        call.loc.file, call.loc.line,
+                        (start_step(start), *chain_steps(start.context, m.chain), match_step(dialled, m),
+                         *call.trail, f"priority {call.priority.number}: Pickup({requested}) ({call.loc})", why),
+                        (start.tenant, other)))
+                    break  # one number proves it for this tenant
     return verdict(pbx, spec, one_per_pair(failures), facts,
                    "Directed pickup lets a tenant answer another tenant's ringing calls by dialling a code and the "
                    "extension.", "No directed pickup reaches another tenant's calls.")
@@ -149,7 +171,7 @@ def directed_pickup(pbx: Pbx, spec: CheckSpec) -> CheckResult:
 def _ring_contexts(pbx: Pbx, tenant: str, number: str) -> set[str]:
     """Contexts a call ringing *tenant*'s *number* is dialled from: Dial copies the caller's
     context and extension onto the ringing channel, which is what `Pickup(ext@context)` matches."""
-    found: set[str] = set()
+    found = {c.context for c in pbx.ringing_calls(number) if c.app == "dial"}
     for start in pbx.starts_of(tenant):
         dialled = pbx.dial(start.context, number)
         if dialled is not None:
@@ -183,10 +205,8 @@ def pickupchan(pbx: Pbx, spec: CheckSpec) -> CheckResult:
     for start in pbx.starts:
         if start.purpose not in ("call", "overlap"):
             continue
-        for reached in pbx.calls_from(start.context):
+        for reached in pbx.reached(start.context, "pickupchan"):
             m, call = reached.match, reached.call
-            if call.app != "pickupchan":
-                continue
             channels = split_args(call.args)[0] if call.args else ""
             steps = (start_step(start, "{t0}" if start.tenant else "an endpoint"),
                      *chain_steps(start.context, m.chain), ext_step(m), *call.trail, call_step(call))

@@ -7,6 +7,7 @@ from attest.pbx.checks import CheckSpec, check
 from attest.pbx.checks.common import needs, one_per_pair, verdict
 from attest.pbx.checks.steps import chain_steps, start_step
 from attest.pbx.facts import Pbx
+from attest.pbx.reach import Match
 from attest.pbx.result import CheckResult, Finding
 
 CHECKS: list[CheckSpec] = []
@@ -24,24 +25,40 @@ def _hint_owner(pbx: Pbx, exten: str, devices: tuple[str, ...]) -> tuple[str, st
     return None
 
 
-def cross_hints(pbx: Pbx) -> list[Finding]:
-    """One finding per (watcher tenant, hint) where the hint shows another tenant's devices."""
+def _owned_hints(pbx: Pbx, context: str) -> list[tuple[Match, str, str]]:
+    """(hint, owning tenant, what) for every hint of a tenant reachable from *context*."""
+    cache: dict[str, list[tuple[Match, str, str]]] = pbx.__dict__.setdefault("_owned_hints", {})
+    if context not in cache:
+        found = []
+        for m in pbx.closure(context).hints:
+            assert m.ext.hint is not None
+            owner = _hint_owner(pbx, m.ext.name, m.ext.hint.devices)
+            if owner is not None:
+                found.append((m, owner[0], owner[1]))
+        cache[context] = found
+    return cache[context]
+
+
+def cross_hints(pbx: Pbx, every_hint: bool = False) -> list[Finding]:
+    """Findings where a tenant can watch a hint showing another tenant's devices: the first per
+    (watcher, owner) pair, or one per (watcher, hint) with *every_hint*."""
     findings = []
+    pairs: set[tuple[str, str]] = set()
     for start in pbx.starts:
         if start.purpose != "subscribe" or start.tenant is None:
             continue
-        for m in pbx.closure(start.context).hints:
+        for m, owner, what in _owned_hints(pbx, start.context):
+            if owner == start.tenant or (not every_hint and (start.tenant, owner) in pairs):
+                continue
+            pairs.add((start.tenant, owner))
             hint = m.ext.hint
             assert hint is not None
-            owner = _hint_owner(pbx, m.ext.name, hint.devices)
-            if owner is None or owner[0] == start.tenant:
-                continue
             steps = (start_step(start), *chain_steps(start.context, m.chain),
                      f"hint {m.ext.name}@{m.context} watches {'&'.join(hint.devices)} ({hint.loc})",
-                     f"{owner[1]} belongs to {{t1}}")
-            findings.append(Finding(f"{{t0}}'s phones can watch the state of {{t1}}'s {owner[1]} (hint "
+                     f"{what} belongs to {{t1}}")
+            findings.append(Finding(f"{{t0}}'s phones can watch the state of {{t1}}'s {what} (hint "
                                     f"{m.ext.name}@{m.context})", hint.loc.file, hint.loc.line, steps,
-                                    (start.tenant, owner[0])))
+                                    (start.tenant, owner)))
     return findings
 
 
@@ -69,7 +86,7 @@ def watchers(pbx: Pbx, spec: CheckSpec) -> CheckResult:
         return spec.not_evaluated(f"Not evaluated: the running PBX's hints are unknown ({why}).")
     if (gap := needs(pbx, spec, "extensions.conf")) is not None:
         return gap
-    exposed = {(f.file, f.line): f for f in cross_hints(pbx)}
+    exposed = {(f.file, f.line): f for f in cross_hints(pbx, every_hint=True)}
     by_name = {}
     for f in exposed.values():
         hint_text = f.template.split("(hint ", 1)[1].rstrip(")")

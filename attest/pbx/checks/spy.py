@@ -7,6 +7,7 @@ from attest.pbx.checks import CheckSpec, check
 from attest.pbx.checks.common import needs, one_per_pair, verdict
 from attest.pbx.checks.steps import call_step, chain_steps, ext_step, start_step
 from attest.pbx.facts import Pbx, Reached, Start
+from attest.pbx.reach import caller_controlled
 from attest.pbx.result import CheckResult, Finding
 from collectors.pbx.conf import split_args
 
@@ -35,7 +36,7 @@ def _spy_calls(pbx: Pbx, app: str) -> list[tuple[Start, Reached]]:
     found = []
     for start in pbx.starts:
         if start.purpose in ("call", "overlap"):
-            found += [(start, r) for r in pbx.calls_from(start.context) if r.call.app == app]
+            found += [(start, r) for r in pbx.reached(start.context, app)]
     return found
 
 
@@ -58,8 +59,8 @@ def _spygroups(pbx: Pbx, tenant: str) -> dict[str, str]:
             for g in value.split(":"):
                 found.setdefault(g.strip(), f"{ep.channel} set_var ({loc})")
     for start in pbx.starts_of(tenant):
-        for r in pbx.calls_from(start.context):
-            if r.call.app == "set" and r.call.args.split("=", 1)[0].strip().lstrip("_") == "SPYGROUP":
+        for r in pbx.reached(start.context, "set"):
+            if r.call.args.split("=", 1)[0].strip().lstrip("_") == "SPYGROUP":
                 for g in r.call.args.split("=", 1)[1].split(":"):
                     found.setdefault(g.strip(), f"Set() at {r.call.loc}")
     return found
@@ -78,7 +79,7 @@ def unscoped_chanspy(pbx: Pbx, spec: CheckSpec) -> CheckResult:
         if "g" in options or "e" in options:
             continue  # scoped by group or by an enforced list: SPY-02 judges it
         steps = _steps(start, reached)
-        caller_chosen = "${EXTEN" in prefix
+        caller_chosen = caller_controlled(prefix)
         if prefix and "${" in prefix and not caller_chosen:
             continue  # chosen at run time by the dialplan (paging): SPY-05 judges it
         facts.append(Finding(f"ChanSpy({call.args}) is reachable by dialling {reached.match.ext.name} from "
@@ -162,10 +163,10 @@ def extenspy(pbx: Pbx, spec: CheckSpec) -> CheckResult:
             continue
         for other in _others(pbx, start.tenant):
             theirs = set(pbx.numbers_of(other))
-            if "${EXTEN" in exten or exten in theirs:
+            if caller_controlled(exten) or exten in theirs:
                 failures.append(Finding(
                     "{t0} can listen to calls of {t1}'s extensions with ExtenSpy ("
-                    + ("the caller chooses the extension" if "${EXTEN" in exten else f"it names {exten}") + ")"
+                    + ("the caller chooses the extension" if caller_controlled(exten) else f"it names {exten}") + ")"
                     + (f" in context {context}" if context else ""), call.loc.file, call.loc.line, steps,
                     (start.tenant, other)))
     return verdict(pbx, spec, one_per_pair(failures), facts,
@@ -220,7 +221,7 @@ def whisper_paging(pbx: Pbx, spec: CheckSpec) -> CheckResult:
         path_calls = [r.call for r in pbx.calls_from(start.context) if r.match.ext is reached.match.ext]
         members = {o for c in path_calls for o, _ in pbx.device_tenants(c.args)}
         for other in _others(pbx, start.tenant):
-            if other in members or "${EXTEN" in prefix or not prefix:
+            if other in members or caller_controlled(prefix) or not prefix:
                 failures.append(Finding("{t0} can speak into {t1}'s phones (paging via ChanSpy whisper)",
                                         call.loc.file, call.loc.line, steps, (start.tenant, other)))
     return verdict(pbx, spec, one_per_pair(failures), facts,

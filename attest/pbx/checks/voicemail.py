@@ -7,6 +7,7 @@ from attest.pbx.checks import CheckSpec, check
 from attest.pbx.checks.common import needs, one_per_pair, verdict
 from attest.pbx.checks.steps import call_step, chain_steps, ext_step, start_step
 from attest.pbx.facts import Pbx
+from attest.pbx.reach import caller_controlled
 from attest.pbx.result import CheckResult, Finding
 from collectors.pbx.conf import Loc, split_args
 
@@ -15,7 +16,10 @@ CHECKS: list[CheckSpec] = []
 
 def _owners(pbx: Pbx, context: str) -> dict[str, tuple[str, Loc]]:
     """tenant -> (an example mailbox, where) for the mailboxes of a voicemail context."""
-    found: dict[str, tuple[str, Loc]] = {}
+    cache: dict[str, dict[str, tuple[str, Loc]]] = pbx.__dict__.setdefault("_vm_owners", {})
+    if context in cache:
+        return cache[context]
+    found: dict[str, tuple[str, Loc]] = cache.setdefault(context, {})
     ctx = pbx.config.settings.voicemail.contexts.get(context)
     if ctx is None or pbx.inventory is None:
         return found
@@ -66,12 +70,10 @@ def open_login(pbx: Pbx, spec: CheckSpec) -> CheckResult:
     for start in pbx.starts:
         if start.purpose not in ("call", "overlap"):
             continue
-        for r in pbx.calls_from(start.context):
+        for r in pbx.reached(start.context, "voicemailmain"):
             call = r.call
-            if call.app != "voicemailmain":
-                continue
             box, context = _vm_context((split_args(call.args) or [""])[0])
-            open_box = not box or "${EXTEN" in box
+            open_box = not box or caller_controlled(box)
             steps = (start_step(start, "{t0}" if start.tenant else "an endpoint"),
                      *chain_steps(start.context, r.match.chain), ext_step(r.match), *call.trail, call_step(call))
             if not open_box:
@@ -106,10 +108,8 @@ def directory(pbx: Pbx, spec: CheckSpec) -> CheckResult:
     for start in pbx.starts:
         if start.purpose not in ("call", "overlap"):
             continue
-        for r in pbx.calls_from(start.context):
+        for r in pbx.reached(start.context, "directory"):
             call = r.call
-            if call.app != "directory":
-                continue
             args = split_args(call.args) if call.args else [""]
             context = args[0].strip() if args[0].strip() and "${" not in args[0] else "default"
             steps = (start_step(start, "{t0}" if start.tenant else "an endpoint"),
