@@ -63,7 +63,7 @@ class Control:
 
 
 # Duty modules, each a `<name>.py` with checks beside a `<name>.yaml` catalog.
-DUTY_MODULES = ("dedicated", "datacenter", "cluster_ha", "backups", "firewall", "lists")
+DUTY_MODULES = ("dedicated", "datacenter", "cluster_ha", "backups", "firewall", "lists", "isolation")
 
 
 def load_catalog() -> list[Control]:

@@ -137,7 +137,71 @@ class PbsSource(ApiTokenSource):
     pve_storages: list[str] = Field(default_factory=list)
 
 
-Source = Annotated[ProxmoxSource | PbsSource, Field(discriminator="type")]
+class PbxTenantEntry(Strict):
+    """One tenant's part of a PBX: extension numbers ("10-19", "300") and endpoint names."""
+
+    extensions: list[str] = Field(default_factory=list)
+    endpoints: list[str] = Field(default_factory=list)
+
+    @field_validator("extensions", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        if isinstance(value, str | int):
+            return [str(value)]
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) else v for v in value]
+        return value
+
+
+class PbxSsh(Strict):
+    """How to read a PBX over SSH. The host key is always verified: give known_hosts or the
+    pinned fingerprint ("SHA256:…" as `ssh-keygen -lf` prints it). Key file or SSH agent."""
+
+    host: str
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str
+    key_file: Path | None = None
+    key_passphrase_env: str | None = None
+    key_passphrase_file: Path | None = None
+    use_agent: bool = False
+    known_hosts: Path | None = None
+    host_key_fingerprint: str | None = Field(default=None, pattern=r"^SHA256:[A-Za-z0-9+/]{43}=?$")
+    config_dir: str = "/etc/asterisk"
+    cli_command: str = "asterisk -rx"
+    cdr_csv: str | None = "/var/log/asterisk/cdr-csv/Master.csv"
+    cdr_mysql: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$")
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _trust_and_auth(self) -> PbxSsh:
+        if not self.known_hosts and not self.host_key_fingerprint:
+            raise ValueError("give known_hosts or host_key_fingerprint: an unknown host key is never trusted")
+        if not self.key_file and not self.use_agent:
+            raise ValueError("give key_file or set use_agent: true")
+        return self
+
+
+class AsteriskSource(Strict):
+    """An Asterisk/FreePBX instance: its configuration tree read from a local folder (a copy of
+    /etc/asterisk, or a dump holding etc/asterisk) or over SSH, with the tenant inventory that
+    says whose extensions are whose (`tenants`, same shape as `attest pbx-check --inventory`)."""
+
+    id: TenantId
+    type: Literal["asterisk"]
+    path: Path | None = None
+    ssh: PbxSsh | None = None
+    cdr_csv: Path | None = None  # local only: a Master.csv to sample beside the tree
+    cdr_rows: int = Field(default=2000, ge=0, le=100_000)
+    tenants: dict[str, PbxTenantEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_access(self) -> AsteriskSource:
+        if (self.path is None) == (self.ssh is None):
+            raise ValueError("give exactly one of path or ssh")
+        return self
+
+
+Source = Annotated[ProxmoxSource | PbsSource | AsteriskSource, Field(discriminator="type")]
 ControlParams = dict[str, dict[str, Any]]  # control id -> parameter -> value (overrides the catalog)
 
 
@@ -210,6 +274,8 @@ class AttestConfig(Strict):
         site_ids = {s.id for s in self.sites}
         pve_ids = {s.id for s in self.sources if isinstance(s, ProxmoxSource)}
         for src in self.sources:
+            if isinstance(src, AsteriskSource):
+                continue
             if isinstance(src, ProxmoxSource):
                 for node, site in src.node_sites.items():
                     if site not in site_ids:
@@ -264,10 +330,36 @@ class LoadedConfig:
         return self.model.model_dump(mode="json", exclude={"database_url", "evidence_dir", "output_dir"})
 
     def provider_part(self) -> dict[str, Any]:
-        """The configuration without its tenants: what a provider-wide record may hold."""
+        """The configuration without its tenants: what a provider-wide record may hold. A PBX
+        source's inventory names tenants: only how many it lists stays here; each tenant's own
+        record (`tenant_part`) holds its entry."""
         part = self.canonical()
         part.pop("tenants")
+        for src in part["sources"]:
+            if src.get("type") == "asterisk":
+                src["tenants"] = {"count": len(src["tenants"])}
         return part
+
+    def tenant_part(self, tenant: TenantConfig) -> dict[str, Any]:
+        """What the configuration says about one tenant: its settings and its PBX inventory entries."""
+        part = tenant.model_dump(mode="json")
+        pbx = {src.id: src.tenants[tenant.id].model_dump(mode="json") for src in self.asterisk_sources()
+               if tenant.id in src.tenants}
+        if pbx:
+            part["pbx_inventory"] = pbx
+        return part
+
+    def asterisk_sources(self, tenant_id: str | None = None) -> list[AsteriskSource]:
+        """The PBX sources (whose inventory lists *tenant_id*, if given)."""
+        return [s for s in self.model.sources if isinstance(s, AsteriskSource)
+                and (tenant_id is None or tenant_id in s.tenants)]
+
+    def pbx_passphrase(self, src: AsteriskSource) -> str | None:
+        ssh = src.ssh
+        if ssh is None or not (ssh.key_passphrase_env or ssh.key_passphrase_file):
+            return None
+        where = f"sources.{src.id}.ssh.key_passphrase"
+        return reveal(ssh.key_passphrase_env, ssh.key_passphrase_file, self.base, where)
 
     def tenant(self, tenant_id: str) -> TenantConfig:
         for t in self.model.tenants:
@@ -292,7 +384,7 @@ class LoadedConfig:
         return reveal(s.password_env, s.password_file, self.base, "provider.signing.password").encode()
 
 
-_SECRET_LOOKING = re.compile(r"(?i)^(token|token_value|password|secret|api_key|private_key)$")
+_SECRET_LOOKING = re.compile(r"(?i)^(token|token_value|password|secret|api_key|private_key|key_passphrase|passphrase)$")
 
 
 def _reject_inline_secrets(node: Any, path: str) -> None:

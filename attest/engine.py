@@ -68,6 +68,7 @@ SECTION_WORDS: dict[str, LocalizedText] = {
     "datastores": {"en": "the backup datastores", "it": "i datastore di backup"},
     "snapshots": {"en": "the backup snapshots", "it": "gli snapshot di backup"},
     "jobs": {"en": "the backup server's jobs", "it": "i job del server di backup"},
+    "pbx": {"en": "the PBX configuration", "it": "la configurazione del centralino"},
 }
 
 # Subjects scoped to one guest, one node or one PBS backup group: a failure on such a subject
@@ -432,7 +433,7 @@ def evaluate(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSigner, p
     controls = load_catalog()
     now = datetime.now(UTC)
     run_id = log.begin_run("evaluate", signer, wait_s)
-    tenant_parts = {t.id: t.model_dump(mode="json") for t in config.model.tenants}
+    tenant_parts = {t.id: config.tenant_part(t) for t in config.model.tenants}
     # Tenants enter the provider-wide record only through the digest of the whole configuration:
     # a per-tenant digest of a small, guessable config would let a reader confirm a guessed customer.
     records = [NewRecord(source="attest", kind="attest.config", subject="config", payload={

@@ -64,8 +64,37 @@ def _pbs_source(world: LabWorld, pbs_url: str, verify_tls: bool | str) -> dict[s
     }
 
 
+# The demo's PBX instances, as configuration trees in the workspace (pbx/<name>): each tenant with a
+# VM of its own runs a dedicated FreePBX; the two tenants whose VM is shared (pbx-shared-01, VM 120)
+# share one Asterisk configured as in issue 4's motivating failure.
+DEMO_SHARED_PBX = {"moretti": (10, 19), "nautilus": (20, 29)}
+DEMO_PBX_EXTENSIONS = (100, 119)
+
+
+def _pbx_sources(world: LabWorld) -> list[dict[str, Any]]:
+    sources: list[dict[str, Any]] = []
+    for t in world.tenants:
+        if t.id not in DEMO_SHARED_PBX:
+            lo, hi = DEMO_PBX_EXTENSIONS
+            sources.append({"id": f"pbx-{t.id}", "type": "asterisk", "path": f"pbx/{t.id}",
+                            "tenants": {t.id: {"extensions": f"{lo}-{hi}"}}})
+    sources.append({"id": "pbx-shared-01", "type": "asterisk", "path": "pbx/shared-01",
+                    "tenants": {t: {"extensions": f"{lo}-{hi}"} for t, (lo, hi) in DEMO_SHARED_PBX.items()}})
+    return sources
+
+
+def write_demo_pbx(directory: Path, world: LabWorld) -> None:
+    """Write the demo PBX trees (idempotent: the generators write the same bytes every time)."""
+    from attest.lab.pbx_trees import write_dedicated_tree, write_leaky_tree
+
+    for t in world.tenants:
+        if t.id not in DEMO_SHARED_PBX:
+            write_dedicated_tree(directory / "pbx" / t.id, {t.id: DEMO_PBX_EXTENSIONS})
+    write_leaky_tree(directory / "pbx" / "shared-01", dict(DEMO_SHARED_PBX))
+
+
 def config_document(world: LabWorld, source_url: str, verify_tls: bool | str,
-                    pbs_url: str | None = None) -> dict[str, Any]:
+                    pbs_url: str | None = None, pbx: bool = False) -> dict[str, Any]:
     evidence_token = next(t for t in world.tokens if t.tokenid == "evidence")
     sources: list[dict[str, Any]] = [{
         "id": "pve-main",
@@ -79,6 +108,8 @@ def config_document(world: LabWorld, source_url: str, verify_tls: bool | str,
     }]
     if pbs_url and world.pbs is not None:
         sources.append(_pbs_source(world, pbs_url, verify_tls))
+    if pbx:  # the PBX trees live in the workspace: see write_demo_pbx
+        sources += _pbx_sources(world)
     return {
         "provider": {
             "name": "Esempio Cloud PBX S.r.l.",
@@ -133,11 +164,14 @@ def init_workspace(directory: Path, *, force: bool = False, source_url: str = "h
         pbs_token = next(t for t in world.pbs.tokens if t.tokenid == "evidence")
         _write_secret(directory / "secrets" / "pbs-main.token", pbs_token.secret)
     create_demo_pki(directory / "keys", "Esempio Cloud PBX", password.encode())
+    write_demo_pbx(directory, world)
     (directory / ".gitignore").write_text("secrets/\nkeys/*.p12\nattest.db*\n", encoding="utf-8")
-    return write_config(directory, config_document(world, source_url, verify_tls, pbs_url))
+    return write_config(directory, config_document(world, source_url, verify_tls, pbs_url, pbx=True))
 
 
 def point_at_lab(directory: Path, url: str, ca_path: Path, pbs_url: str | None = None) -> Path:
     """Rewrite the demo workspace's sources to the running lab (its ports and CA change per start)."""
     rel_ca = os.path.relpath(ca_path, directory)
-    return write_config(directory, config_document(demo_world(), url, rel_ca, pbs_url))
+    world = demo_world()
+    write_demo_pbx(directory, world)
+    return write_config(directory, config_document(world, url, rel_ca, pbs_url, pbx=True))

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from attest.config import LoadedConfig, PbsSource, ProxmoxSource
+from attest.config import AsteriskSource, LoadedConfig, PbsSource, ProxmoxSource
 from collectors.base import Collector
 from collectors.pbs import PbsCollector
+from collectors.pbx.collector import AsteriskCollector
+from collectors.pbx.dump import PbxDump
+from collectors.pbx.local import read_local
+from collectors.pbx.ssh import SshTarget, read_ssh
 from collectors.proxmox.collector import ProxmoxCollector
 
 
-def build_collector(config: LoadedConfig, source: ProxmoxSource | PbsSource) -> Collector:
+def build_collector(config: LoadedConfig, source: ProxmoxSource | PbsSource | AsteriskSource) -> Collector:
+    if isinstance(source, AsteriskSource):
+        return AsteriskCollector(source_id=source.id, read=_pbx_reader(config, source))
     user, _, token_name = source.token_id.partition("!")
     host = source.url.removeprefix("https://")
     if isinstance(source, PbsSource):
@@ -29,3 +36,23 @@ def build_collector(config: LoadedConfig, source: ProxmoxSource | PbsSource) -> 
 def _verify(config: LoadedConfig, verify_tls: bool | Path) -> bool | str:
     """True/False, or the CA bundle path resolved against the config file's folder."""
     return verify_tls if isinstance(verify_tls, bool) else str(config.resolve(verify_tls))
+
+
+def _pbx_reader(config: LoadedConfig, source: AsteriskSource) -> Callable[[], PbxDump]:
+    if source.path is not None:
+        path = config.resolve(source.path)
+        cdr = config.resolve(source.cdr_csv) if source.cdr_csv else None
+        return lambda: read_local(path, instance=source.id, cdr_csv=cdr, cdr_rows=source.cdr_rows)
+    ssh = source.ssh
+    assert ssh is not None  # the model requires one of path or ssh
+
+    def read() -> PbxDump:
+        target = SshTarget(host=ssh.host, port=ssh.port, user=ssh.user,
+                           key_file=config.resolve(ssh.key_file) if ssh.key_file else None,
+                           key_passphrase=config.pbx_passphrase(source), use_agent=ssh.use_agent,
+                           known_hosts=config.resolve(ssh.known_hosts) if ssh.known_hosts else None,
+                           host_key_fingerprint=ssh.host_key_fingerprint, config_dir=ssh.config_dir,
+                           cli_command=ssh.cli_command, cdr_csv=ssh.cdr_csv, cdr_mysql=ssh.cdr_mysql,
+                           timeout_s=ssh.timeout_s)
+        return read_ssh(target, cdr_rows=source.cdr_rows)
+    return read

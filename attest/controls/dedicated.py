@@ -7,6 +7,7 @@ from typing import Any
 from attest.attestation import LocalizedText, Verdict
 from attest.config import TenantConfig
 from attest.controls.instances import Found, Instance, claimer, find_instances
+from attest.controls.pbx_evidence import finding_fact, pbx_evidence
 from attest.engine import CheckContext, CheckOutcome, EvidenceGap, Snapshot
 from evidence.log import StoredRecord
 
@@ -44,6 +45,61 @@ def _with_later_sharing(ctx: CheckContext, tenant: TenantConfig, snap: Snapshot,
 
 
 def dedicated_instance(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]) -> CheckOutcome:
+    """Dedicated on the virtualisation platform (tags/pools) and, where the tenant's PBX
+    configuration is collected, in the PBX itself (INST-01: its phones belong to one tenant)."""
+    platform = _on_platform(ctx, tenant)
+    if platform.verdict == Verdict.FAIL:
+        return platform
+    found = pbx_evidence(ctx, tenant)
+    if isinstance(found, EvidenceGap):
+        if platform.verdict != Verdict.PASS:
+            return platform  # the platform's own gap is the first thing to fix
+        return CheckOutcome(Verdict.INSUFFICIENT_EVIDENCE, found.reason, platform.facts, platform.evidence)
+    if not found:
+        note: LocalizedText = {
+            "en": "No PBX configuration is collected for this customer: judged from the virtualisation platform only.",
+            "it": "Per questo cliente non viene raccolta la configurazione del centralino: giudicato solo dalla "
+                  "piattaforma di virtualizzazione.",
+        }
+        return CheckOutcome(platform.verdict, platform.reason, [*platform.facts, note], platform.evidence)
+    facts, evidence = list(platform.facts), list(platform.evidence)
+    shared, open_ = [], []
+    for pbx in found:
+        evidence += [pbx.record, pbx.snapshot.run_record]
+        result = pbx.analysis.check("INST-01")
+        if result.status == "fail" and result.involving(tenant.id):
+            shared.append(pbx.source.id)
+            facts += [finding_fact(result, f, tenant.id) for f in result.involving(tenant.id)[:1]]
+        elif result.status == "not_evaluated":
+            open_.append(pbx.source.id)
+        else:
+            own = next((t for t in pbx.analysis.tenants if t["id"] == tenant.id), None)
+            count = own["endpoints"] if own else 0
+            facts.append({"en": f"PBX {pbx.source.id}: all {count} phone endpoint(s) belong to this customer.",
+                          "it": f"Centralino {pbx.source.id}: tutti i {count} telefoni appartengono a questo cliente."})
+    if shared:
+        names = ", ".join(shared)
+        return CheckOutcome(Verdict.FAIL, {
+            "en": f"The configuration of PBX {names} also holds phones of another customer: the phone system is "
+                  "shared, not dedicated.",
+            "it": f"La configurazione del centralino {names} contiene anche telefoni di un altro cliente: il "
+                  "centralino è condiviso, non dedicato.",
+        }, facts, evidence)
+    if open_ or platform.verdict != Verdict.PASS:
+        reason = platform.reason if platform.verdict != Verdict.PASS else {
+            "en": f"Whether PBX {', '.join(open_)} serves only this customer could not be evaluated from its "
+                  "configuration.",
+            "it": f"Non è stato possibile verificare dalla configurazione se il centralino {', '.join(open_)} serve "
+                  "solo questo cliente."}
+        return CheckOutcome(Verdict.INSUFFICIENT_EVIDENCE, reason, facts, evidence)
+    return CheckOutcome(Verdict.PASS, {
+        "en": f"{platform.reason['en']} The PBX configuration confirms it: its phones belong to this customer only.",
+        "it": f"{platform.reason['it']} La configurazione del centralino lo conferma: i suoi telefoni appartengono "
+              "solo a questo cliente.",
+    }, facts, evidence, platform.tables)
+
+
+def _on_platform(ctx: CheckContext, tenant: TenantConfig) -> CheckOutcome:
     sources = ctx.source_ids("proxmox_ve")
     if not sources:
         return _gap({"en": "No virtualisation platform is configured as an evidence source.",

@@ -1133,6 +1133,9 @@ def _write_freepbx(root: Path, ten: dict[str, tuple[int, int]], *, hostname: str
                            "accountlogs=yes\n")
     _etc(root, "cdr_adaptive_odbc.conf", "[asteriskcdrdb]\nconnection=asteriskcdrdb\nloguniqueid=yes\n"
                                          "table=cdr\nalias start => calldate\n")
+    # FreePBX's stock CEL: channel events to the same asteriskcdrdb database as the CDRs.
+    _etc(root, "cel.conf", "[general]\nenable=yes\napps=all\nevents=ALL\n")
+    _etc(root, "cel_odbc.conf", "[cel]\nconnection=asteriskcdrdb\nloguniqueid=yes\ntable=cel\n")
     _etc(root, "res_odbc.conf", "#include res_odbc_additional.conf\n")
     _etc(root, "res_odbc_additional.conf", _FPBX_HEADER + (
         "[asteriskcdrdb]\nenabled=>yes\ndsn=>MySQL-asteriskcdrdb\npre-connect=>yes\nmax_connections=>5\n"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from attest.pbx.patterns import compile_pattern, example, specificity
@@ -301,6 +301,8 @@ class Walker:
                 args = substitute(prio.args, frame.variables)
                 call = Call(app, args, prio, frame.context, frame.ext.name, frame.trail)
                 yield call
+                if app == "execif":  # the applications it may run are reached too
+                    yield from self._exec_if(frame, call)
                 nxt = self._step(frame, call)
                 if nxt is None:
                     break
@@ -358,11 +360,21 @@ class Walker:
                 branches = [b for b in (yes, no) if b.strip()]
             found = []
             for branch in branches:
-                body, _, sub_args = branch.partition("(")
+                body, paren, sub_args = branch.partition("(")
+                if paren and sub_args.endswith(")"):  # only the closing parenthesis of the argument list
+                    sub_args = sub_args[:-1]
                 target = self._target(frame, split_args(body))
                 if target:
-                    found.append(self._call(frame, target, sub_args.rstrip(")"), here, after))
+                    found.append(self._call(frame, target, sub_args, here, after))
             return [*found, after] if found else [after]
+        if app == "execif":  # the condition may be false (go on), or run either application
+            found = []
+            for inner in self._exec_if(frame, call):
+                # what differs from just going on (a Set's variables, a jump); plain goes on once, last
+                found += [f for f in self._step(frame, inner) or []
+                          if (f.context, f.ext, f.number, f.variables, f.returns)
+                          != (after.context, after.ext, after.number, after.variables, after.returns)]
+            return [*found, after]
         if app == "macro":
             parts = split_args(args)
             name = parts[0].strip() if parts else ""
@@ -382,6 +394,27 @@ class Walker:
             back = (*frame.returns, (frame.context, frame.ext, frame.number + 1, frame.variables, frame.trail))
             return [_Frame(f"macro-{name}", ext, 1, variables, back, (*frame.trail, here))]
         return [after]
+
+    def _exec_if(self, frame: _Frame, call: Call) -> list[Call]:
+        """The applications `ExecIf(cond?App1(args)[:App2(args)])` (or the old `ExecIf(cond,App,args)`) may run."""
+        raw = call.priority.args
+        _, yes, no = _split_cond(raw)
+        if not yes and not no:
+            parts = split_args(raw)
+            branches = [parts[1] + "(" + ",".join(parts[2:]) + ")"] if len(parts) >= 2 else []
+        else:
+            branches = [b for b in (yes, no) if b.strip()]
+        found = []
+        for branch in branches:
+            text = branch.strip()
+            name, paren, inner = text.partition("(")
+            if paren and inner.endswith(")"):
+                inner = inner[:-1]
+            if name.strip():  # as if the priority ran the application itself (same file:line)
+                prio = replace(call.priority, app=name.strip(), args=inner)
+                found.append(Call(prio.app_lower, substitute(inner, frame.variables), prio, call.context,
+                                  call.exten, call.trail))
+        return found
 
     def _return(self, frame: _Frame) -> _Frame:
         ctx, ext, number, variables, trail = frame.returns[-1]

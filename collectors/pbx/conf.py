@@ -1,11 +1,13 @@
 """Asterisk's configuration file syntax, read the way Asterisk's `main/config.c` reads it.
 
 One top-level file (e.g. `pjsip.conf`) and everything it `#include`s / `#tryinclude`s (globs too)
-is one stream: an included file continues the category it was included in. Categories are
-`[name]`, `[name](!)` (a template), `[name](tpl1,tpl2)` (inherits the templates' variables, which
-must be defined before), `[name](+)` (adds to the last category of that name). Variables are
+is one stream: an included file continues the category it was included in (and after it, the
+including file goes on in its own category). Categories are `[name]`, `[name](!)` (a template),
+`[name](tpl1,tpl2)` (inherits the variables of the first category of each name, which must be
+defined before), `[name](+)` (adds to the first non-template category of that name). Variables are
 `key = value` or `key => value`. `;` starts a comment unless escaped (`\\;`), `;-- … --;` is a
-block comment (nestable), both across files. Every variable keeps its file and line.
+block comment (nestable, across lines; like config.c, each file has its own comment state, so a
+block comment left open ends with its file). Every variable keeps its file and line.
 
 What Asterisk would refuse or cannot be known is never dropped silently: it becomes a `ReadIssue`
 with file and line. An issue is `blocking` when part of the configuration is unknown (an
@@ -24,7 +26,7 @@ from collectors.pbx.dump import DumpFile
 
 # The folder Asterisk reads its configuration from; includes may name files under it absolutely.
 CONFIG_ROOT = "/etc/asterisk/"
-MAX_INCLUDE_DEPTH = 32  # Asterisk has no limit; a loop would recurse until it runs out of files
+MAX_INCLUDE_DEPTH = 10  # config.c's MAX_INCLUDE_LEVEL: the top file and 9 levels of #include below it
 
 
 @dataclass(frozen=True, order=True)
@@ -134,8 +136,10 @@ class _Reader:
     def __init__(self, tree: dict[str, DumpFile], top: str) -> None:
         self.tree = tree
         self.result = ConfFile(name=top, present=top in tree)
-        self.current: Section | None = None
+        self.current: Section | None = None  # the category this file's variables go to
+        self.latest: Section | None = None  # config.c's cfg->current: where an included file starts
         self.comment_depth = 0
+        self.comment_opened: list[Loc] = []  # where each open ';--' block comment began
         self.stack: list[str] = []
 
     # --- files and includes ----------------------------------------------------------------
@@ -150,17 +154,30 @@ class _Reader:
             self.issue("error", f"includes nested deeper than {MAX_INCLUDE_DEPTH} levels at {path}", origin,
                        blocking=True)
             return
+        known = len(self.result.issues)
         text = decode(self.tree[path], self.result.issues)
+        if origin is not None:  # say where the file is included from: that is the line to look at
+            self.result.issues[known:] = [ReadIssue(i.severity, f"{i.message} (included at {origin})", i.loc,
+                                                    i.blocking) for i in self.result.issues[known:]]
         if path not in self.result.files:
             self.result.files.append(path)
         if text is None:
             return
         self.stack.append(path)
+        # config.c keeps the block-comment state per file (a local of config_text_file_load).
+        # So is the current category: an included file starts in the latest category, and once it is
+        # read the including file goes on in its own (config.c's local `cat`).
+        outer = (self.comment_depth, self.comment_opened, self.current)
+        self.comment_depth, self.comment_opened, self.current = 0, [], self.latest
         try:
             for number, raw in enumerate(text.splitlines(), start=1):
                 self.line(raw, Loc(path, number))
+            if self.comment_depth:
+                self.issue("warning", "a ';--' block comment is never closed; it ends with the file",
+                           self.comment_opened[-1])
         finally:
             self.stack.pop()
+            self.comment_depth, self.comment_opened, self.current = outer
 
     def include(self, arg: str, loc: Loc, optional: bool) -> None:
         name = arg.strip()
@@ -192,7 +209,7 @@ class _Reader:
 
     # --- lines ----------------------------------------------------------------------------
 
-    def strip_comments(self, raw: str) -> str:
+    def strip_comments(self, raw: str, loc: Loc) -> str:
         if ";" not in raw and self.comment_depth == 0:
             return raw
         out: list[str] = []
@@ -202,9 +219,11 @@ class _Reader:
             if self.comment_depth:
                 if raw.startswith("--;", i):
                     self.comment_depth -= 1
+                    self.comment_opened.pop()
                     i += 3
                 elif raw.startswith(";--", i) and not raw.startswith(";---", i):
                     self.comment_depth += 1
+                    self.comment_opened.append(loc)
                     i += 3
                 else:
                     i += 1
@@ -218,6 +237,7 @@ class _Reader:
                 # character, so FreePBX's ";-----…" banners stay line comments.
                 if raw.startswith(";--", i) and not raw.startswith(";---", i):
                     self.comment_depth += 1
+                    self.comment_opened.append(loc)
                     i += 3
                     continue
                 break
@@ -226,7 +246,7 @@ class _Reader:
         return "".join(out)
 
     def line(self, raw: str, loc: Loc) -> None:
-        text = self.strip_comments(raw).strip()
+        text = self.strip_comments(raw, loc).strip()
         if not text:
             return
         first = text[0]
@@ -274,21 +294,23 @@ class _Reader:
                     elif part:
                         templates.append(part)
         if append:
-            existing = [s for s in self.result.sections if s.name == name]
+            # config.c's ast_category_get: the first category of that name (case-insensitive), not a template
+            existing = [s for s in self.result.sections if s.name.lower() == name.lower() and not s.is_template]
             if existing:
-                self.current = existing[-1]
+                self.current = self.latest = existing[0]
                 return
             self.issue("warning", f"[{name}](+) adds to a category that does not exist yet; a new one is made", loc)
         section = Section(name=name, loc=loc, is_template=is_template, templates=tuple(templates))
         for tpl in templates:
-            source = next((s for s in reversed(self.result.sections) if s.name == tpl), None)
+            # config.c looks the base up with ast_category_get: the first category of that name
+            source = next((s for s in self.result.sections if s.name.lower() == tpl.lower()), None)
             if source is None:
                 self.issue("error", f"[{name}] inherits from [{tpl}], which is not defined before it; Asterisk "
                                     "refuses this file", loc)
                 continue
             section.options.extend(Option(o.key, o.value, o.loc, inherited=True) for o in source.options)
         self.result.sections.append(section)
-        self.current = section
+        self.current = self.latest = section
 
     def variable(self, text: str, loc: Loc) -> None:
         eq = text.find("=")
@@ -297,17 +319,19 @@ class _Reader:
             return
         key = text[:eq].strip()
         value = text[eq + 1:]
-        if value.startswith(">"):
-            value = value[1:]
-        if key.endswith("+"):  # `name += more` appends to the last value of name
-            key = key[:-1].strip()
-            if self.current is not None:
-                prior = self.current.option(key)
-                if prior is not None:
-                    value = prior.value + value.strip()
         if self.current is None:
-            self.issue("error", f"'{key}' is outside any [category]; Asterisk refuses this file", loc)
+            self.issue("error", f"'{key.rstrip('+').strip()}' is outside any [category]; Asterisk refuses this "
+                                "file", loc)
             return
+        if key.endswith("+"):  # `name += more`: config.c appends the raw text after '=' to the last value
+            key = key[:-1].strip()
+            options = self.current.options
+            prior = next((i for i in range(len(options) - 1, -1, -1) if options[i].key == key), None)
+            if prior is not None:  # ...and updates that variable in place
+                options[prior] = Option(key, (options[prior].value + value).strip(), loc)
+                return
+        elif value.startswith(">"):
+            value = value[1:]
         self.current.options.append(Option(key, value.strip(), loc))
 
     def issue(self, severity: Literal["error", "warning"], message: str, loc: Loc | None,
@@ -320,8 +344,6 @@ def read_conf(tree: dict[str, DumpFile], top: str) -> ConfFile:
     reader = _Reader(tree, top)
     if top in tree:
         reader.read_file(top, None)
-        if reader.comment_depth:
-            reader.issue("warning", "a ';--' block comment is never closed", Loc(top, 0))
     return reader.result
 
 
