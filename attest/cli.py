@@ -418,8 +418,13 @@ def pbx_check(
     dump = read_target(target, known_hosts=known_hosts, host_key_fingerprint=fingerprint, key_file=key_file,
                        key_passphrase=passphrase, config_dir=config_dir, cli_command=cli_command, cdr_csv=cdr,
                        cdr_mysql=cdr_mysql, cdr_rows=cdr_rows)
+    from collectors.pbx.reader import TOP_FILES
+
     if not dump.asterisk:
-        raise BadInput(f"{target}: no configuration file was found there")
+        raise BadInput(f"{target}: no configuration file was found there (the folder is empty)")
+    if not any(name in dump.asterisk for name in TOP_FILES):
+        raise BadInput(f"{target}: none of Asterisk's configuration files ({', '.join(TOP_FILES[:4])}, …) is there: "
+                       "give the /etc/asterisk folder, or a dump holding etc/asterisk")
     analysis = analyse(dump, inv)
     if as_json:
         sys.stdout.write(json.dumps(analysis.as_json(), indent=2, ensure_ascii=False) + "\n")

@@ -49,11 +49,20 @@ def judge_pbx_checks(ctx: CheckContext, tenant: TenantConfig, check_ids: tuple[s
                 open_.append({"en": f"{check_id} on {pbx.source.id}: {result.summary}",
                               "it": f"{check_id} su {pbx.source.id}: {result.summary}"})
     names = ", ".join(p.source.id for p in found)
+    drift = [p.source.id for p in found if p.analysis.check("CFG-02").status == "fail"]
     if failed:
         return CheckOutcome(Verdict.FAIL, {
             "en": f"On {names}: " + "; ".join(dict.fromkeys(w["en"] for w in failed)) + ".",
             "it": f"Su {names}: " + "; ".join(dict.fromkeys(w["it"] for w in failed)) + ".",
         }, facts, evidence)
+    if drift:
+        return CheckOutcome(Verdict.INSUFFICIENT_EVIDENCE, {
+            "en": f"The running PBX {', '.join(drift)} differs from its configuration files, so the files do not "
+                  f"prove how it treats {what['en']}.",
+            "it": f"Il centralino {', '.join(drift)} in esecuzione differisce dai suoi file di configurazione: i file "
+                  f"non provano come tratta {what['it']}.",
+        }, [finding_fact(p.analysis.check("CFG-02"), f, tenant.id) for p in found for f in
+            p.analysis.check("CFG-02").findings[:5]], evidence)
     if open_:
         return CheckOutcome(Verdict.INSUFFICIENT_EVIDENCE, {
             "en": f"Some checks of {what['en']} could not be evaluated from the configuration of {names}.",

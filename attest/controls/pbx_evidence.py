@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from importlib import resources
+
+import yaml
 
 from attest.attestation import LocalizedText
 from attest.config import AsteriskSource, TenantConfig
@@ -62,55 +65,14 @@ def pbx_evidence(ctx: CheckContext, tenant: TenantConfig) -> list[PbxEvidence] |
     return found
 
 
-# Each PBX check in plain words, for the attestation.
-CHECK_WORDS: dict[str, LocalizedText] = {
-    "INST-01": {"en": "the PBX also has phones of another tenant",
-                "it": "il centralino ha anche telefoni di un altro cliente"},
-    "DIAL-01": {"en": "another tenant's phones can be called directly",
-                "it": "i telefoni di un altro cliente si possono chiamare direttamente"},
-    "DIAL-02": {"en": "the phones share a dialling plan with another tenant",
-                "it": "i telefoni condividono il piano di numerazione con un altro cliente"},
-    "PICK-01": {"en": "ringing calls can be answered across tenants with the pickup code (*8)",
-                "it": "le chiamate in arrivo si possono rispondere tra clienti diversi con il codice di risposta (*8)"},
-    "PICK-02": {"en": "another tenant's ringing calls can be answered with a directed pickup code",
-                "it": "le chiamate in arrivo di un altro cliente si possono rispondere con un codice di risposta "
-                      "diretta"},
-    "PICK-03": {"en": "another tenant's channels can be picked up by name",
-                "it": "i canali di un altro cliente si possono rispondere per nome"},
-    "SPY-01": {"en": "live calls can be listened to across tenants",
-               "it": "le chiamate in corso si possono ascoltare tra clienti diversi"},
-    "SPY-02": {"en": "the listening groups do not keep tenants apart",
-               "it": "i gruppi di ascolto non separano i clienti"},
-    "SPY-03": {"en": "another tenant's extensions can be listened to",
-               "it": "gli interni di un altro cliente si possono ascoltare"},
-    "SPY-04": {"en": "another tenant's active calls can be taken over or joined",
-               "it": "le chiamate attive di un altro cliente si possono prendere o unire"},
-    "SPY-05": {"en": "paging can speak into another tenant's phones",
-               "it": "la cercapersone può parlare nei telefoni di un altro cliente"},
-    "HINT-01": {"en": "another tenant can see when these phones ring or are busy",
-                "it": "un altro cliente può vedere quando questi telefoni squillano o sono occupati"},
-    "VM-01": {"en": "voicemail boxes are kept together with another tenant's",
-              "it": "le caselle vocali sono insieme a quelle di un altro cliente"},
-    "VM-02": {"en": "the voicemail login offers another tenant's mailboxes",
-              "it": "l'accesso alla segreteria offre le caselle di un altro cliente"},
-    "VM-03": {"en": "the dial-by-name directory lists another tenant's people",
-              "it": "la rubrica per nome elenca le persone di un altro cliente"},
-    "PARK-01": {"en": "parked calls can be picked up by another tenant",
-                "it": "le chiamate parcheggiate possono essere riprese da un altro cliente"},
-    "PARK-02": {"en": "the default parking lot is shared with another tenant",
-                "it": "il parcheggio predefinito è condiviso con un altro cliente"},
-    "PAGE-01": {"en": "phones can be made to answer by themselves (intercom) across tenants",
-                "it": "i telefoni si possono far rispondere da soli (interfono) tra clienti diversi"},
-    "CONF-01": {"en": "conference rooms are shared with another tenant",
-                "it": "le sale conferenza sono condivise con un altro cliente"},
-    "CDR-01": {"en": "call records are stored together with another tenant's",
-               "it": "i registri delle chiamate sono conservati insieme a quelli di un altro cliente"},
-    "CDR-02": {"en": "call records carry no key that separates tenants",
-               "it": "i registri delle chiamate non hanno una chiave che separi i clienti"},
-    "CDR-03": {"en": "call events or recordings are stored together with another tenant's",
-               "it": "gli eventi o le registrazioni delle chiamate sono conservati insieme a quelli di un altro "
-                     "cliente"},
-}
+def _check_words() -> dict[str, LocalizedText]:
+    text = resources.files("attest.controls").joinpath("pbx_checks.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    return {str(k): {"en": str(v["en"]), "it": str(v["it"])} for k, v in data.items()}
+
+
+# Each PBX check in plain words, for the attestation: attest/controls/pbx_checks.yaml.
+CHECK_WORDS: dict[str, LocalizedText] = _check_words()
 
 MAX_FINDINGS_PER_CHECK = 3
 

@@ -232,9 +232,18 @@ def pickupchan(pbx: Pbx, spec: CheckSpec) -> CheckResult:
 
 @check("PICK-04", "Pickup code", "info", CHECKS)
 def pickup_code(pbx: Pbx, spec: CheckSpec) -> CheckResult:
+    if (gap := needs(pbx, spec)) is not None:
+        return gap  # no channel driver configured: nothing answers a pickup code
+    features = pbx.config.confs["features.conf"]
+    if features.present and not features.complete:
+        return spec.not_evaluated(f"Not evaluated: features.conf is not completely known "
+                                  f"({features.blocking_issues()[0]}).")
     code, where = _pickupexten(pbx)
     facts = [Finding(f"pickupexten is {code}{where}")]
     cli = pbx.config.cli.features
     if cli is not None and cli.pickup_extension:
-        facts.append(Finding(f"the running PBX reports pickup extension {cli.pickup_extension} (features show)"))
+        differs = " (differs from the files: they were changed after the last reload)" \
+            if cli.pickup_extension != code else ""
+        facts.append(Finding(f"the running PBX reports pickup extension {cli.pickup_extension} (features show)"
+                             + differs))
     return spec.passed(f"Group pickup code: {code}.", facts)

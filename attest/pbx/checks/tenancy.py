@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from attest.pbx.checks import CheckSpec, check
 from attest.pbx.checks.common import NO_INVENTORY, needs
 from attest.pbx.facts import Pbx
+from attest.pbx.patterns import example
 from attest.pbx.result import CheckResult, Finding
 
 CHECKS: list[CheckSpec] = []
@@ -25,6 +28,57 @@ def config_read(pbx: Pbx, spec: CheckSpec) -> CheckResult:
                            "Asterisk; checks that need them are not evaluated.", findings)
     return spec.passed(f"{sum(len(c.files) for c in pbx.config.confs.values())} file(s) read"
                        + (f", {len(findings)} warning(s)" if findings else "") + ".", findings)
+
+
+MAX_DRIFT = 20  # differences listed per kind
+
+
+@check("CFG-02", "The running PBX matches its configuration files", "medium", CHECKS)
+def running_matches(pbx: Pbx, spec: CheckSpec) -> CheckResult:
+    """What `asterisk -rx` shows against what the files say: endpoints or dialplan contexts that
+    exist on one side only mean the files (all this analysis sees) do not tell how the PBX behaves."""
+    cli = pbx.config.cli
+    if cli.endpoints is None and cli.dialplan is None:
+        errors = pbx.config.dump.cli_errors
+        why = "; ".join(f"{errors[k]} ({k.replace('_', ' ')})" for k in ("pjsip_show_endpoints", "dialplan_show")
+                        if k in errors) or "no `asterisk -rx` output was read"
+        return spec.not_evaluated(f"Not evaluated: the running PBX could not be compared with its files: {why}.")
+    findings: list[Finding] = []
+    if cli.endpoints is not None:
+        running = {e.name for e in cli.endpoints.endpoints if not e.truncated}
+        files = {ep.name: ep for ep in pbx.config.endpoints if ep.tech == "PJSIP"}
+        for name in sorted(running - set(files))[:MAX_DRIFT]:
+            findings.append(Finding(f"endpoint PJSIP/{name} is running but defined in no configuration file read "
+                                    "(realtime or a database?): its context and groups are unknown to this analysis"))
+        for name in sorted(set(files) - running)[:MAX_DRIFT]:
+            ep = files[name]
+            findings.append(Finding(f"endpoint PJSIP/{name} is in the files but not running: the files were changed "
+                                    "after the last reload, or Asterisk refused them", ep.loc.file, ep.loc.line))
+    if cli.dialplan is not None:
+        running_ctx = {c.name: c for c in cli.dialplan.contexts if c.registrar == "pbx_config"}
+        file_ctx = pbx.config.dialplan.contexts
+        for name in sorted(set(running_ctx) - set(file_ctx))[:MAX_DRIFT]:
+            findings.append(Finding(f"dialplan context {name} is running but is in no configuration file read"))
+        for name in sorted(set(file_ctx) - set(running_ctx))[:MAX_DRIFT]:
+            ctx = file_ctx[name]
+            findings.append(Finding(f"dialplan context {name} is in the files but not running", ctx.loc.file,
+                                    ctx.loc.line))
+        changed = 0
+        for name in sorted(set(running_ctx) & set(file_ctx)):
+            live = {e.name for e in running_ctx[name].extensions}
+            written = {e.name for e in file_ctx[name].extensions.values()}
+            if live != written:
+                changed += 1
+                if changed <= MAX_DRIFT:
+                    ctx = file_ctx[name]
+                    findings.append(Finding(
+                        f"context {name} differs: {len(live - written)} extension(s) only running, "
+                        f"{len(written - live)} only in the files", ctx.loc.file, ctx.loc.line))
+    if findings:
+        return spec.failed("The running PBX differs from its configuration files, so the files do not prove how "
+                           "it behaves now.", findings)
+    compared = [w for w, v in (("endpoints", cli.endpoints), ("dialplan", cli.dialplan)) if v is not None]
+    return spec.passed(f"The running PBX's {' and '.join(compared)} match the configuration files.")
 
 
 @check("INST-01", "The instance serves a single tenant", "critical", CHECKS)
@@ -82,6 +136,9 @@ def tenant_hints(pbx: Pbx, spec: CheckSpec) -> CheckResult:
     with_boxes = {name for name, ctx in vm.contexts.items() if ctx.mailboxes}
     if with_boxes:
         groups["voicemail.conf context"] = with_boxes
+    inbound = _inbound_destinations(pbx)
+    if inbound:
+        groups["inbound-route destination context"] = inbound
     findings = [Finding(f"{len(values)} distinct {label}(s): {', '.join(sorted(values)[:10])}")
                 for label, values in groups.items() if values]
     several = [label for label, values in groups.items() if len(values) > 1]
@@ -89,6 +146,32 @@ def tenant_hints(pbx: Pbx, spec: CheckSpec) -> CheckResult:
         return spec.failed("The configuration is split by " + ", ".join(several) + ": a sign of several customers "
                            "(heuristic; an inventory settles it).", findings)
     return spec.passed("Nothing in the configuration suggests more than one customer (heuristic).", findings)
+
+
+_DEVICE = re.compile(r"\b(?:PJSIP|SIP|IAX2)/([^,&()\s@/|-]+)")
+MAX_ROUTES = 2000  # inbound numbers walked per trunk context
+
+
+def _inbound_destinations(pbx: Pbx) -> set[str]:
+    """The call contexts of the phones that inbound routes (the literal numbers of the trunks'
+    contexts) ring: several of them hint at several customers behind the trunks."""
+    names = {ep.name: ep for ep in pbx.user_endpoints}
+    found: set[str] = set()
+    for context in sorted({ep.context for ep in pbx.config.endpoints if ep.is_trunk}):
+        for i, m in enumerate(pbx.closure(context).extensions()):
+            if i >= MAX_ROUTES:
+                break
+            # a pattern route (a block of DIDs) is followed with one number it matches
+            dialled = example(m.ext.name) if m.ext.is_pattern else m.ext.name
+            for call in pbx.walker.walk(m.context, m.ext, dialled):
+                tokens = set(_DEVICE.findall(call.args))
+                if call.app in ("goto", "gosub", "macro"):
+                    tokens |= {t.strip() for t in re.split(r"[,&|()]", call.args)}
+                hit = [names[t].context for t in tokens if t in names]
+                if hit:
+                    found.update(hit)
+                    break
+    return found
 
 
 @check("INST-04", "The instance identifies itself", "info", CHECKS)

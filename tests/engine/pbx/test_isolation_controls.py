@@ -48,7 +48,8 @@ def _workspace(tmp_path: Path, db_url: str, *, break_leaky: bool = False) -> Loa
 
 def _judge(ws: LoadedConfig, log: EvidenceLog, as_of: Any = None) -> dict[str, dict[str, Result]]:
     ev = evaluate(ws, log, _signer(ws), current_period(ws.model.time_zone), as_of)
-    return {t: {r.control_id: r for r in results if r.control_id.startswith("ISO")} for t, results in ev.results.items()}
+    return {t: {r.control_id: r for r in results if r.control_id.startswith("ISO")}
+            for t, results in ev.results.items()}
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ def test_tenant_without_pbx_source_is_insufficient(judged) -> None:  # type: ign
 
 
 def test_stale_pbx_evidence_is_insufficient(judged) -> None:  # type: ignore[no-untyped-def]
-    ws, log, r = judged
+    ws, log, _ = judged
     later = _judge(ws, log, as_of=None)  # same instant: still fresh
     assert later["acme"]["ISO-02"].verdict == Verdict.PASS
     from attest.period import current_period as cp
@@ -136,3 +137,33 @@ def test_the_analysis_is_rebuilt_from_the_log_not_the_folder(judged, tmp_path: P
     for tenant in ("moretti", "acme", "conti"):
         for cid in ("ISO-02", "ISO-03"):
             assert after[tenant][cid].verdict == before[tenant][cid].verdict
+
+
+def _pjsip_show_endpoints(names: list[str]) -> str:
+    """`pjsip show endpoints` as Asterisk prints it (see tests/collectors/pbx/recorded/)."""
+    lines = ["", " Endpoint:  <Endpoint/CID.....................................>  <State.....>  <Channels.>",
+             "=" * 90, ""]
+    for name in names:
+        lines.append(f" Endpoint:  {name + '/' + name:<51}  {'Not in use':<12}  0 of inf")
+        lines.append("")
+    lines.append(f"Objects found: {len(names)}")
+    return "\n".join(lines) + "\n"
+
+
+def test_running_pbx_that_differs_from_its_files_is_insufficient(tmp_path: Path, db_url: str) -> None:
+    ws = _workspace(tmp_path, db_url)
+    recorded = ws.base / "trees" / "split" / "asterisk-rx"
+    recorded.mkdir()
+    # endpoint 99 runs (from a database?) but no file defines it: the files are not the whole truth
+    names = [str(n) for n in range(10, 30)] + ["trunk", "99"]
+    (recorded / "pjsip_show_endpoints.txt").write_text(_pjsip_show_endpoints(names))
+    log = EvidenceLog.open(ws.database_url, ws.evidence_dir)
+    try:
+        assert run_collection(ws, log, _signer(ws)).all_ok
+        r = _judge(ws, log)
+        iso02 = r["conti"]["ISO-02"]
+        assert iso02.verdict == Verdict.INSUFFICIENT_EVIDENCE
+        assert "differs from its configuration files" in iso02.reason["en"]
+        assert any("PJSIP/99" in f["en"] for f in iso02.facts)
+    finally:
+        log.close()
