@@ -55,13 +55,24 @@ def _analyse(ctx: CheckContext, source: AsteriskSource, snap: Snapshot) -> PbxEv
 
 
 def pbx_evidence(ctx: CheckContext, tenant: TenantConfig) -> list[PbxEvidence] | EvidenceGap:
-    """Every PBX of the tenant, analysed; or why one of them cannot be judged."""
+    """Every PBX of the tenant, analysed; or why one of them cannot be judged -- including a PBX
+    whose inventory lists the tenant but where no phone matches its entry (a typo, or phones
+    renamed): nothing there is known to be the tenant's, so nothing can be proven for it."""
     found = []
     for source in ctx.config.asterisk_sources(tenant.id):
         picked = ctx.pick(source.id, ctx.max_age, SECTIONS, partial(_analyse, ctx, source))
         if isinstance(picked, EvidenceGap):
             return picked
-        found.append(picked[1])
+        pbx = picked[1]
+        if not any(t["id"] == tenant.id for t in pbx.analysis.tenants):
+            entry = source.tenants[tenant.id]
+            listed = ", ".join([*entry.extensions, *entry.endpoints]) or "nothing"
+            return EvidenceGap({
+                "en": f"No phone of PBX {source.id} matches this customer's inventory entry ({listed}).",
+                "it": f"Nessun telefono del centralino {source.id} corrisponde alla voce di inventario di questo "
+                      f"cliente ({listed}).",
+            })
+        found.append(pbx)
     return found
 
 
@@ -80,10 +91,13 @@ MAX_FINDINGS_PER_CHECK = 3
 def finding_fact(result: CheckResult, finding: Finding, tenant: str) -> LocalizedText:
     """One finding as this tenant may read it: plain words, then the technical path."""
     words = CHECK_WORDS.get(result.id, {"en": result.title, "it": result.title})
-    text: dict[str, str] = {}
-    for lang in ("en", "it"):
-        message, steps = finding.for_tenant(tenant, lang)
-        where = f" ({finding.file}:{finding.line})" if finding.file and finding.line else ""
-        path = (" Path: " if lang == "en" else " Percorso: ") + " → ".join(steps) if steps else ""
-        text[lang] = f"{result.id} – {words[lang]}: {message}{where}.{path}"
-    return text
+    # The finding itself is technical English (configuration names, file:line, the call path);
+    # the Italian text gives the meaning in Italian and keeps the detail as it is, marked as such.
+    message, steps = finding.for_tenant(tenant, "en")
+    where = f" ({finding.file}:{finding.line})" if finding.file and finding.line else ""
+    path = " → ".join(steps)
+    return {
+        "en": f"{result.id} – {words['en']}: {message}{where}." + (f" Path: {path}" if path else ""),
+        "it": f"{result.id} – {words['it']}{where}. Dettaglio tecnico (in inglese): {message}."
+              + (f" Path: {path}" if path else ""),
+    }

@@ -39,8 +39,10 @@ EXPECTED: dict[str, tuple[str, dict[str, str]]] = {
     "FW-01": ("acme", {"delta": "VM 105", "esposito": "net0"}),
     "FW-02": ("horizon", {"ingrosso": "VM 110", "moretti": "5060"}),
     "LIST-01": ("acme", {"lombardi": "212.45.100.0/24"}),
+    "ISO-02": ("acme", {"moretti": "called directly", "nautilus": "listened to"}),
+    "ISO-03": ("conti", {"moretti": "stored together"}),
 }
-INFRA = [c for c in EXPECTED if c != "ISO-01"]
+INFRA = [c for c in EXPECTED if not c.startswith("ISO-")]
 
 
 @dataclass
@@ -65,7 +67,7 @@ def _provider(tmp_path: Path, world: LabWorld) -> Iterator[Provider]:
     pbs = LabServer(PbsApi(world), tmp_path / "lab").start()
     ws = tmp_path / "ws"
     init_workspace(ws)
-    config = load_config(write_config(ws, config_document(world, pve.url, str(pve.ca_path), pbs.url)))
+    config = load_config(write_config(ws, config_document(world, pve.url, str(pve.ca_path), pbs.url, pbx=True)))
     from attest.cli import _signer
 
     signer = _signer(config)

@@ -167,3 +167,20 @@ def test_running_pbx_that_differs_from_its_files_is_insufficient(tmp_path: Path,
         assert any("PJSIP/99" in f["en"] for f in iso02.facts)
     finally:
         log.close()
+
+
+def test_inventory_entry_matching_no_phone_is_insufficient(tmp_path: Path, db_url: str) -> None:
+    ws = _workspace(tmp_path, db_url)
+    doc = load_config(ws.path)
+    raw = doc.model.model_dump(mode="json")
+    raw["sources"][2]["tenants"]["acme"] = {"extensions": "500-519"}  # a typo: acme's phones are 100-119
+    ws = load_config(write_config(ws.base, {k: v for k, v in raw.items() if v is not None}))
+    log = EvidenceLog.open(ws.database_url, ws.evidence_dir)
+    try:
+        assert run_collection(ws, log, _signer(ws)).all_ok
+        r = _judge(ws, log)
+        for cid in ("ISO-02", "ISO-03"):
+            assert r["acme"][cid].verdict == Verdict.INSUFFICIENT_EVIDENCE
+            assert "500-519" in r["acme"][cid].reason["en"]
+    finally:
+        log.close()
