@@ -296,10 +296,13 @@ class Pbx:
 
     def numbers_of(self, tenant: str) -> list[str]:
         """What can be dialled to reach *tenant*: its extensions and its endpoints' names."""
-        numbers = dict.fromkeys(self.inventory.extensions_of(tenant) if self.inventory else [])
-        for ep in self.endpoints_of.get(tenant, []):
-            numbers.setdefault(ep.name)
-        return list(numbers)
+        cache: dict[str, list[str]] = self.__dict__.setdefault("_numbers_of", {})
+        if tenant not in cache:
+            numbers = dict.fromkeys(self.inventory.extensions_of(tenant) if self.inventory else [])
+            for ep in self.endpoints_of.get(tenant, []):
+                numbers.setdefault(ep.name)
+            cache[tenant] = list(numbers)
+        return cache[tenant]
 
     def foreign_numbers(self, pattern: str, tenant: str) -> Iterator[tuple[str, Iterator[tuple[str, str]]]]:
         """For a caller-controlled pattern like `_**.`: per other tenant, (number, dialled) for its

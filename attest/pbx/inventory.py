@@ -102,7 +102,11 @@ class Inventory:
         return inv
 
     def extensions_of(self, tenant: str) -> list[str]:
-        return [n for n, t in self.extension_owner.items() if t == tenant]
+        by_tenant: dict[str, list[str]] = self.__dict__.setdefault("_by_tenant", {})
+        if not by_tenant and self.extension_owner:
+            for number, owner in self.extension_owner.items():
+                by_tenant.setdefault(owner, []).append(number)
+        return by_tenant.get(tenant, [])
 
     def tenant_of_extension(self, number: str) -> str | None:
         return self.extension_owner.get(number)
