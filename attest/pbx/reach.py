@@ -315,8 +315,11 @@ class Walker:
         app, args = call.app, call.args
         after = _Frame(frame.context, frame.ext, frame.number + 1, frame.variables, frame.returns, frame.trail)
         here = f"{call.priority.app}({call.args}) at {call.loc}"
-        if app in ("hangup", "macroexit", "stackpop") or (app == "return" and not frame.returns):
-            if app in ("macroexit",) and frame.returns:
+        if app == "stackpop":  # forgets the innermost return address and goes on here
+            return [_Frame(frame.context, frame.ext, frame.number + 1, frame.variables, frame.returns[:-1],
+                           frame.trail)]
+        if app in ("hangup", "macroexit") or (app == "return" and not frame.returns):
+            if app == "macroexit" and frame.returns:
                 return [self._return(frame)]
             return None
         if app == "return":

@@ -31,6 +31,10 @@ _MARKS = re.compile(r"(<[A-Z]+>)+$")  # <ZOMBIE>, <MASQ>
 _NUMBERISH = re.compile(r"^[+\d\s().-]+$")
 
 
+# Seven digits or more (an optional +): a phone number, not an extension or a device name.
+_PHONE_LIKE = re.compile(r"^\+?\d{7,}$")
+
+
 def reduce_channel(name: str) -> str:
     """The technology and endpoint of a channel name, without anything that may be a number."""
     name = _MARKS.sub("", name.strip())
@@ -48,6 +52,8 @@ def reduce_channel(name: str) -> str:
         return f"{tech}/*@{context}" if context else f"{tech}/*"
     resource = _SUFFIX.sub("", resource)
     resource = resource.split("/", 1)[0]  # DAHDI/i1/0612345678-1: the span, not the number
+    if _PHONE_LIKE.match(resource):  # an endpoint named by a phone number (SIP/+390212345678)
+        return f"{tech}/*"
     return f"{tech}/{resource}"
 
 

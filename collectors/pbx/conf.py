@@ -276,7 +276,8 @@ class _Reader:
     def category(self, text: str, loc: Loc) -> None:
         end = text.find("]")
         if end < 0:
-            self.issue("error", f"category header without ']': {text[:60]}", loc)
+            self.issue("error", f"category header without ']': {text[:60]}; Asterisk refuses this file", loc,
+                       blocking=True)
             return
         name = text[1:end].strip()
         rest = text[end + 1:].strip()
@@ -306,7 +307,7 @@ class _Reader:
             source = next((s for s in self.result.sections if s.name.lower() == tpl.lower()), None)
             if source is None:
                 self.issue("error", f"[{name}] inherits from [{tpl}], which is not defined before it; Asterisk "
-                                    "refuses this file", loc)
+                                    "refuses this file", loc, blocking=True)
                 continue
             section.options.extend(Option(o.key, o.value, o.loc, inherited=True) for o in source.options)
         self.result.sections.append(section)
@@ -321,7 +322,7 @@ class _Reader:
         value = text[eq + 1:]
         if self.current is None:
             self.issue("error", f"'{key.rstrip('+').strip()}' is outside any [category]; Asterisk refuses this "
-                                "file", loc)
+                                "file", loc, blocking=True)
             return
         if key.endswith("+"):  # `name += more`: config.c appends the raw text after '=' to the last value
             key = key[:-1].strip()

@@ -193,6 +193,15 @@ def read_dialplan(conf: ConfFile) -> Dialplan:
                 ctx.includes.append(Include(name.strip(), timing.strip() if sep else None, opt.loc))
             elif key in ("switch", "lswitch", "eswitch"):
                 ctx.switches.append((key, opt.value, opt.loc))
+                kind, _, data = opt.value.partition("/")
+                if kind.strip().lower() == "loopback" and data.strip():
+                    # Loopback/ctx looks the extension up in another local context: an include
+                    ctx.includes.append(Include(data.strip().split("@")[-1], None, opt.loc))
+                else:
+                    plan.issues.append(ReadIssue(
+                        "error", f"[{ctx.name}] switches unmatched calls to {opt.value}: extensions found there are "
+                                 "not in these files, so the dialplan is not completely known", opt.loc,
+                        blocking=True))
             elif key == "ignorepat":
                 ctx.ignorepats.append((opt.value, opt.loc))
             else:

@@ -168,6 +168,7 @@ def pjsip_endpoints(conf: ConfFile) -> tuple[list[Endpoint], PjsipExtras]:
             values = [(v.strip(), m.loc) for v in m.value.split(",") if v.strip()]
             if values:
                 identified.setdefault(target, []).extend(values)
+    registered = {(r.get("endpoint") or "").strip() for r in extras.registrations} - {""}
     endpoints = []
     for s in by_type.get("endpoint", []):
         ep = Endpoint(tech="PJSIP", name=s.name, loc=s.loc)
@@ -188,6 +189,8 @@ def pjsip_endpoints(conf: ConfFile) -> tuple[list[Endpoint], PjsipExtras]:
             ep.identify_matches = identified[s.name]
         elif s.get("outbound_auth") and not s.get("auth"):
             ep.is_trunk, ep.trunk_reason = True, "it authenticates outbound only (outbound_auth, no auth)"
+        elif s.name in registered:
+            ep.is_trunk, ep.trunk_reason = True, "an outbound registration names it (type=registration, endpoint=)"
         endpoints.append(ep)
     return endpoints, extras
 

@@ -74,6 +74,9 @@ def read_config(dump: PbxDump) -> PbxConfig:
     confs = {name: read_conf(dump.asterisk, name) for name in TOP_FILES}
     issues: list[ReadIssue] = []
     dialplan = read_dialplan(confs["extensions.conf"])
+    # What leaves the dialplan not completely known (a switch to elsewhere) belongs to the file.
+    confs["extensions.conf"].issues += [i for i in dialplan.issues if i.blocking]
+    dialplan.issues = [i for i in dialplan.issues if not i.blocking]
     for other in OTHER_DIALPLANS:
         if other in dump.asterisk:
             issue = ReadIssue("error", f"{other} is present: a dialplan written in AEL/Lua is not analysed, so the "

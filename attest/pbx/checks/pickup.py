@@ -243,7 +243,8 @@ def pickupchan(pbx: Pbx, spec: CheckSpec) -> CheckResult:
                     if other != start.tenant:
                         failures.append(Finding(
                             f"{{t0}} can answer any ringing channel, {{t1}}'s included: PickupChan takes the channel "
-                            f"named by {channels}, which the caller controls", call.loc.file, call.loc.line, steps,
+                            f"named by {channels}, which is chosen at run time (by the caller, as far as the "
+                            "configuration shows)", call.loc.file, call.loc.line, steps,
                             (start.tenant, other)))
             for owner, device in pbx.device_tenants(channels):
                 if owner != start.tenant:

@@ -80,8 +80,9 @@ def unscoped_chanspy(pbx: Pbx, spec: CheckSpec) -> CheckResult:
             continue  # scoped by group or by an enforced list: SPY-02 judges it
         steps = _steps(start, reached)
         caller_chosen = caller_controlled(prefix)
-        if prefix and "${" in prefix and not caller_chosen:
-            continue  # chosen at run time by the dialplan (paging): SPY-05 judges it
+        if "w" in options or "W" in options:
+            continue  # whispering: paging built on ChanSpy, which SPY-05 judges
+        runtime = bool(prefix) and "${" in prefix and not caller_chosen
         facts.append(Finding(f"ChanSpy({call.args}) is reachable by dialling {reached.match.ext.name} from "
                              f"{start.context}: it can listen to "
                              + ("any call" if not prefix else f"channels starting with {prefix}"),
@@ -90,10 +91,12 @@ def unscoped_chanspy(pbx: Pbx, spec: CheckSpec) -> CheckResult:
             continue
         for other in _others(pbx, start.tenant):
             exposed = [ep.channel for ep in pbx.endpoints_of.get(other, [])
-                       if not prefix or caller_chosen or ep.channel.startswith(prefix)]
+                       if not prefix or caller_chosen or runtime or ep.channel.startswith(prefix)]
             if exposed:
                 how = ("with no channel prefix and no g()/e() option it listens to every live call" if not prefix else
                        f"the caller chooses the channel prefix ({prefix})" if caller_chosen else
+                       f"the channel prefix {prefix} is computed at run time, and nothing in the configuration keeps "
+                       "it within the caller's tenant" if runtime else
                        f"prefix {prefix} also matches {exposed[0]}")
                 failures.append(Finding(f"{{t0}} can listen to {{t1}}'s live calls: {how}", call.loc.file,
                                         call.loc.line, (*steps, f"{exposed[0]} is an endpoint of {{t1}}"),

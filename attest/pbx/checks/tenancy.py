@@ -9,6 +9,7 @@ from attest.pbx.checks.common import NO_INVENTORY, needs
 from attest.pbx.facts import Pbx
 from attest.pbx.patterns import example
 from attest.pbx.result import CheckResult, Finding
+from collectors.pbx.conf import ReadIssue
 
 CHECKS: list[CheckSpec] = []
 
@@ -16,7 +17,13 @@ CHECKS: list[CheckSpec] = []
 @check("CFG-01", "The configuration was read whole", "high", CHECKS)
 def config_read(pbx: Pbx, spec: CheckSpec) -> CheckResult:
     issues = [i for c in pbx.config.confs.values() for i in c.issues]
-    issues += pbx.config.dialplan.issues + pbx.config.issues
+    issues += pbx.config.dialplan.issues + pbx.config.issues + list(pbx.config.settings.issues)
+    plan = pbx.walker.plan
+    for ctx in plan.contexts.values():
+        for inc in ctx.includes:
+            if inc.context not in plan.contexts:
+                issues.append(ReadIssue("warning", f"[{ctx.name}] includes {inc.context}, which is not defined: "
+                                                   "nothing is reached through it", inc.loc))
     errors = [i for i in issues if i.severity == "error"]
     findings = [Finding(i.message, i.loc.file if i.loc else None, i.loc.line if i.loc else None)
                 for i in sorted(issues, key=lambda i: (i.severity != "error", str(i.loc)))]
