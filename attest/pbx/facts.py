@@ -11,7 +11,7 @@ from typing import NamedTuple
 from attest.pbx.inventory import Inventory
 from attest.pbx.patterns import literal_prefix, matches
 from attest.pbx.reach import Call, Closure, Match, Walker
-from collectors.pbx.conf import Loc
+from collectors.pbx.conf import Loc, split_args
 from collectors.pbx.dialplan import Context, Dialplan, Extension, Priority
 from collectors.pbx.endpoints import Endpoint
 from collectors.pbx.reader import PbxConfig
@@ -203,10 +203,13 @@ class Pbx:
         found = cache.get(context)
         if found is None:
             found = []
-            seen: set[tuple[str, str, int]] = set()
-            exts = sorted(self.closure(context).extensions(), key=lambda m: not m.ext.is_pattern)
+            seen: set[tuple[str, str, int, str]] = set()
+            closure = self.closure(context)
+            exts = sorted(closure.extensions(), key=lambda m: not m.ext.is_pattern)
             for m in exts:
                 dialled = None if m.ext.is_pattern else m.ext.name
+                if dialled is not None and closure.match(dialled) != m:
+                    continue  # shadowed: dialling it runs an earlier context's extension instead
                 found.extend(Reached(m, c) for c in self.walker.walk(m.context, m.ext, dialled, seen=seen))
             cache[context] = found
         return found
@@ -276,6 +279,8 @@ class Pbx:
         macros/subroutines that ring them (applications in *carriers*; add "set" where a variable
         carries the target, as FreePBX's intercom does), and contexts owned by one tenant."""
         found = self.device_tenants(call.args)
+        if call.app in ("queue", "followme"):
+            found += self._group_targets(call)
         if self.inventory is not None and call.app in carriers:
             for token in re.split(r"[,&|()=]", call.args):
                 owner = self.inventory.tenant_of_extension(token.strip())
@@ -284,6 +289,26 @@ class Pbx:
         owner = self.context_owner.get(call.context)
         if owner:
             found.append((owner, f"context {call.context}"))
+        return found
+
+    def _group_targets(self, call: Call) -> list[tuple[str, str]]:
+        """Queue(name) rings the queue's members (queues.conf `member =>`); FollowMe(name) rings
+        its numbers in its context (followme.conf `number =>`, `context =>`)."""
+        name = (split_args(call.args) or [""])[0].strip()
+        found: list[tuple[str, str]] = []
+        if call.app == "queue":
+            for section in self.config.confs["queues.conf"].named(name):
+                for opt in section.get_all("member"):
+                    device = opt.value.split(",", 1)[0].strip()
+                    found += [(owner, f"{what} (a member of queue {name})")
+                              for owner, what in self.device_tenants(device)]
+        elif self.inventory is not None:
+            for section in self.config.confs["followme.conf"].named(name):
+                for opt in section.get_all("number"):
+                    for number in opt.value.split(",", 1)[0].split("&"):
+                        owner = self.inventory.tenant_of_extension(number.strip())
+                        if owner:
+                            found.append((owner, f"extension {number.strip()} (followed by {name})"))
         return found
 
     @cached_property

@@ -116,3 +116,59 @@ def example(pattern: str) -> str:
         elif kind == "one_or_more":
             out.append("0")
     return "".join(out)
+
+
+def suffix_pattern(pattern: str, skip: int) -> str:
+    """The pattern of what `${EXTEN:skip}` holds for a string *pattern* matched: "_*80XXX", 3 ->
+    "_XXX". A negative or too large skip gives the pattern that matches anything."""
+    if not pattern.startswith("_"):
+        return pattern[skip:]
+    body = pattern[1:]
+    out: list[str] = []
+    i = count = 0
+    while i < len(body):
+        c = body[i]
+        end = i + 1
+        if c == "[":
+            close = body.find("]", i + 1)
+            end = close + 1 if close >= 0 else i + 1
+        elif c == "-":
+            i += 1
+            continue
+        if count >= skip:
+            out.append(body[i:end])
+        if c in ".!":
+            if count < skip:
+                out.append(c)  # a wildcard swallows the skipped part and the rest
+            break
+        count += 1
+        i = end
+    return "_" + "".join(out) if out else "_!"
+
+
+def _shape(name: str) -> tuple[list[set[str]], str]:
+    """An extension name as fixed positions (each a set of characters) and what may follow:
+    "" nothing, "." one or more characters, "!" zero or more."""
+    if not name.startswith("_"):
+        return [{c} for c in name], ""
+    fixed: list[set[str]] = []
+    for kind, chars in _tokens(name):
+        if kind in ("lit", "set"):
+            fixed.append(set(chars))
+        else:
+            return fixed, "." if kind == "one_or_more" else "!"
+    return fixed, ""
+
+
+def overlaps(a: str, b: str) -> bool:
+    """Whether some dialled string matches both extension names (literal or pattern)."""
+    fa, ta = _shape(a)
+    fb, tb = _shape(b)
+    if any(not (x & y) for x, y in zip(fa, fb, strict=False)):
+        return False
+    if len(fa) == len(fb):
+        # "." needs at least one more character, which the other can only give with a tail of its own
+        return not ((ta == "." and not tb) or (tb == "." and not ta))
+    # the shorter one must take the longer one's extra fixed characters with a wildcard
+    shorter_tail = tb if len(fa) > len(fb) else ta
+    return shorter_tail in (".", "!")

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from attest.pbx.patterns import compile_pattern, example, specificity
+from attest.pbx.patterns import compile_pattern, example, overlaps, specificity, suffix_pattern
 from collectors.pbx.conf import Loc, split_args
 from collectors.pbx.dialplan import Context, Dialplan, Extension, Include, Priority
 
@@ -111,7 +111,9 @@ def build_closure(plan: Dialplan, start: str) -> Closure:
             m = Match(name, ext, chain)
             if ext.is_pattern:
                 patterns.append((index, specificity(ext.name), m))
-            elif ext.name not in literal:
+            elif ext.name not in literal or (literal[ext.name][0] == index and literal[ext.name][1].ext.cid
+                                             and not ext.cid):
+                # A caller-id-restricted variant (20/_9X) does not hide the plain 20 of its context.
                 literal[ext.name] = (index, m)
     patterns.sort(key=lambda p: (p[0], p[1]))
     return Closure(start, order, literal, patterns, unknown, hints)
@@ -120,6 +122,9 @@ def build_closure(plan: Dialplan, start: str) -> Closure:
 # --- walking ----------------------------------------------------------------------------------
 
 _VAR = re.compile(r"\$\{([^{}$]+)\}")
+_EXTEN_EXPR = re.compile(r"^\$\{EXTEN(?::(\d+))?\}$")
+_HANDLER = re.compile(r"([bBUM])\(([^()]*(?:\([^()]*\))?[^()]*)\)")
+_SIGNATURE = ("EXTEN", "ARG1", "ARG2", "ARG3", "ARG4", "ARG5")
 _SUBSTR = re.compile(r"^([A-Za-z0-9_]+):(-?\d+)(?::(-?\d+))?$")
 
 
@@ -212,11 +217,22 @@ def _split_cond(text: str) -> tuple[str, str, str]:
     return text[:q], rest, ""
 
 
+# Applications whose arguments the checks judge: code holding one is walked again for each
+# distinct set of arguments it is entered with (see `Walker.walk`).
+JUDGED_APPS = frozenset({"chanspy", "extenspy", "pickup", "pickupchan", "page", "confbridge", "meetme",
+                         "voicemailmain", "directory", "bridge", "bridgewait", "park", "parkedcall", "mixmonitor",
+                         "monitor"})
+MAX_BRANCHES = 300  # extensions a caller-chosen Goto may lead to, followed at most
+
+
 class Walker:
     def __init__(self, plan: Dialplan) -> None:
         self.plan = plan
         self._closures: dict[str, Closure] = {}
         self.globals = dict(plan.globals)
+        self.judged_contexts = {c.name for c in plan.contexts.values()
+                                if any(p.app_lower in JUDGED_APPS for e in c.extensions.values()
+                                       for p in e.priorities.values())}
 
     def closure(self, context: str) -> Closure:
         found = self._closures.get(context)
@@ -228,10 +244,42 @@ class Walker:
         return self.plan.contexts.get(name)
 
     def _target(self, frame: _Frame, parts: list[str]) -> tuple[str, Extension, int, str] | None:
-        """Resolve Goto-style [[context,]exten,]priority into (context, extension, number, exten)."""
+        found = self._targets(frame, parts)
+        return found[0] if found else None
+
+    def _targets(self, frame: _Frame, parts: list[str]) -> list[tuple[str, Extension, int, str]]:
+        """Resolve Goto-style [[context,]exten,]priority into (context, extension, number, exten);
+        several when the extension is chosen by the caller's digits: every extension of the
+        target the digits could name (at most MAX_BRANCHES)."""
         parts = [substitute(p.strip(), frame.variables) for p in parts if p is not None]
         if not parts or not parts[-1]:
-            return None
+            return []
+        if len(parts) >= 2 and "EXTEN" not in frame.variables and caller_controlled(parts[-2]) \
+                and "${" not in (parts[-3] if len(parts) >= 3 else frame.context):
+            return self._chosen_targets(frame, parts)
+        one = self._one_target(frame, parts)
+        return [one] if one else []
+
+    def _chosen_targets(self, frame: _Frame, parts: list[str]) -> list[tuple[str, Extension, int, str]]:
+        context = parts[-3] if len(parts) >= 3 else frame.context
+        produced = None
+        m = _EXTEN_EXPR.match(parts[-2])
+        if m and frame.ext.is_pattern:
+            produced = suffix_pattern(frame.ext.name, int(m.group(1) or 0))
+        found = []
+        for cand in self.closure(context).extensions():
+            name = cand.ext.name
+            if produced is not None and not overlaps(produced, name):
+                continue
+            pri = parts[-1]
+            number = int(pri) if pri.isdigit() else cand.ext.labels.get(pri)
+            if number is not None and number in cand.ext.priorities:
+                found.append((cand.context, cand.ext, number, name))
+            if len(found) >= MAX_BRANCHES:
+                break
+        return found
+
+    def _one_target(self, frame: _Frame, parts: list[str]) -> tuple[str, Extension, int, str] | None:
         context, exten = frame.context, frame.variables.get("EXTEN", frame.ext.name)
         if len(parts) == 1:
             pri = parts[0]
@@ -261,7 +309,7 @@ class Walker:
         return (context, ext, number, exten) if number in ext.priorities else None
 
     def walk(self, context: str, ext: Extension, dialled: str | None, start: int = 1,
-             variables: dict[str, str] | None = None, seen: set[tuple[str, str, int]] | None = None
+             variables: dict[str, str] | None = None, seen: set[tuple[str, str, int, str]] | None = None
              ) -> Iterator[Call]:
         """The calls a call dialling *dialled* runs from *ext*. *seen*, shared between walks, makes
         each priority run once across all of them: enough to know what is reachable at all (the
@@ -283,9 +331,14 @@ class Walker:
                         break
                     frame = self._return(frame)
                     continue
+                judged = frame.context in self.judged_contexts
+                # Code that holds an application the checks judge is walked once per distinct set of
+                # arguments (a shared ChanSpy subroutine must be seen with every caller's prefix);
+                # other code once per walk (and once per closure with a shared *seen*).
+                signature = "|".join(frame.variables.get(k, "") for k in _SIGNATURE) if judged else ""
                 key = (frame.context, frame.ext.name, frame.number,
-                       frame.variables.get("EXTEN", "") + "|" + frame.variables.get("ARG1", ""))
-                where = (frame.context, frame.ext.name, frame.number)
+                       frame.variables.get("EXTEN", "") + "|" + frame.variables.get("ARG1", "") + "|" + signature)
+                where = (frame.context, frame.ext.name, frame.number, signature)
                 if key in visited or (seen is not None and where in seen):
                     # Explored already: a Gosub/Macro body seen before still returns to its caller,
                     # whose next priorities may not have been run yet.
@@ -343,19 +396,19 @@ class Walker:
                 after.variables = variables
             return [after]
         if app == "goto":
-            target = self._target(frame, split_args(call.priority.args))
-            return [self._jump(frame, target, here)] if target else None
+            targets = self._targets(frame, split_args(call.priority.args))
+            return [self._jump(frame, t, here) for t in targets] or None
         if app in ("gotoif", "gotoiftime"):
             _, yes, no = _split_cond(call.priority.args)
             found = []
             for branch in (yes, no):
                 if branch.strip():
-                    target = self._target(frame, split_args(branch))
-                    if target:
-                        found.append(self._jump(frame, target, here))
+                    found += [self._jump(frame, t, here) for t in self._targets(frame, split_args(branch))]
                 else:
                     found.append(after)
             return found or None
+        if app == "dial":
+            return [after, *self._dial_handlers(frame, call, here)]
         if app in ("gosub", "gosubif"):
             branches = [call.priority.args]
             if app == "gosubif":
@@ -418,6 +471,38 @@ class Walker:
                 found.append(Call(prio.app_lower, substitute(inner, frame.variables), prio, call.context,
                                   call.exten, call.trail))
         return found
+
+    def _dial_handlers(self, frame: _Frame, call: Call, here: str) -> list[_Frame]:
+        """Dial's b()/B() (Gosub ctx^exten^priority) and U() (Gosub subroutine) pre-dial/answer
+        handlers and M() (Macro) run dialplan too: walked as branches that end when they return."""
+        parts = split_args(call.args)
+        options = parts[2] if len(parts) > 2 else ""
+        frames = []
+        for letter, body in _HANDLER.findall(options):
+            target_text, _, sub_args = body.partition("(")
+            pieces = target_text.split("^")
+            if letter in "bBU":
+                if letter == "U":
+                    pieces = [pieces[0], "s", "1"]
+                    sub_args = "^".join(target_text.split("^")[1:])
+                target = self._target(frame, pieces)
+                if target:
+                    variables = dict(frame.variables)
+                    for i, value in enumerate(sub_args.rstrip(")").replace("^", ",").split(",") if sub_args else [],
+                                              start=1):
+                        variables[f"ARG{i}"] = value
+                    context, ext, number, _ = target
+                    variables["CONTEXT"] = context
+                    frames.append(_Frame(context, ext, number, variables, (), (*frame.trail, here)))
+            elif letter == "M":
+                ctx = self.plan.contexts.get(f"macro-{pieces[0]}")
+                macro = ctx.extensions.get("s") if ctx else None
+                if macro is not None and 1 in macro.priorities:
+                    variables = dict(frame.variables)
+                    for i, value in enumerate(pieces[1:], start=1):
+                        variables[f"ARG{i}"] = value
+                    frames.append(_Frame(f"macro-{pieces[0]}", macro, 1, variables, (), (*frame.trail, here)))
+        return frames
 
     def _return(self, frame: _Frame) -> _Frame:
         ctx, ext, number, variables, trail = frame.returns[-1]

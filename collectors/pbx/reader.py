@@ -19,7 +19,7 @@ TOP_FILES = (
     "res_parking.conf", "voicemail.conf", "cdr.conf", "cdr_adaptive_odbc.conf", "cdr_custom.conf",
     "cdr_manager.conf", "cdr_odbc.conf", "cel.conf", "cel_odbc.conf", "cel_custom.conf", "manager.conf",
     "ari.conf", "http.conf", "acl.conf", "logger.conf", "modules.conf", "confbridge.conf", "meetme.conf",
-    "asterisk.conf",
+    "asterisk.conf", "queues.conf", "followme.conf",
 )
 # Dialplans written in other languages than extensions.conf: present means the dialplan is not all known.
 OTHER_DIALPLANS = ("extensions.ael", "extensions.lua")

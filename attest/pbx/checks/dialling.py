@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from attest.pbx.checks import CheckSpec, check
 from attest.pbx.checks.common import needs, one_per_pair, verdict
-from attest.pbx.checks.steps import chain_steps, match_step, start_step
-from attest.pbx.facts import Pbx, Start
+from attest.pbx.checks.steps import chain_steps, ext_step, match_step, start_step
+from attest.pbx.facts import Pbx, Reached, Start
 from attest.pbx.reach import Call, Match
 from attest.pbx.result import CheckResult, Finding
 
@@ -18,29 +18,49 @@ SENSITIVE_APPS = ("chanspy", "extenspy", "pickupchan", "pickup", "bridge", "brid
 
 
 def _reaches(pbx: Pbx, context: str, number: str, tenant: str) -> tuple[Match, Call, str] | None:
-    """Dialling *number* from *context*: the call that rings one of *tenant*'s devices, if any."""
-    cache: dict[tuple[str, str], tuple[Match, list[Call]] | None] = pbx.__dict__.setdefault("_dial_cache", {})
+    """Dialling *number* from *context*: the first call on the whole path that rings one of
+    *tenant*'s devices, if any (a path may first ring the caller's own phone, then another's)."""
+    cache: dict[tuple[str, str], tuple[Match, dict[str, tuple[Call, str]]] | None] = \
+        pbx.__dict__.setdefault("_dial_cache", {})
     key = (context, number)
     if key not in cache:
         m = pbx.closure(context).match(number)
         if m is None:
             cache[key] = None
         else:
-            calls = []
+            first: dict[str, tuple[Call, str]] = {}
             for call in pbx.walker.walk(m.context, m.ext, number):
-                calls.append(call)
-                if pbx.call_targets(call):
-                    break  # the first call that reaches someone settles it
-            cache[key] = (m, calls)
+                for owner, what in pbx.call_targets(call):
+                    first.setdefault(owner, (call, what))
+            cache[key] = (m, first)
     found = cache[key]
-    if found is None:
+    if found is None or tenant not in found[1]:
         return None
-    m, calls = found
-    for call in calls:
-        for owner, what in pbx.call_targets(call):
-            if owner == tenant:
-                return m, call, what
-    return None
+    call, what = found[1][tenant]
+    return found[0], call, what
+
+
+def _targets_from(pbx: Pbx, context: str) -> list[tuple[str, Reached, str]]:
+    """(tenant, call, what) for the first call reachable from *context* that rings each tenant."""
+    cache: dict[str, list[tuple[str, Reached, str]]] = pbx.__dict__.setdefault("_targets_from", {})
+    if context not in cache:
+        first: dict[str, tuple[str, Reached, str]] = {}
+        for r in pbx.calls_from(context):
+            for owner, what in pbx.call_targets(r.call):
+                if owner in pbx.tenants:
+                    first.setdefault(owner, (owner, r, what))
+        cache[context] = list(first.values())
+    return cache[context]
+
+
+def _finding(start: Start, m: Match, call: Call, what: str, number: str | None, other: str) -> Finding:
+    reached = match_step(number, m) if number is not None else ext_step(m)
+    steps = (start_step(start), *chain_steps(start.context, m.chain), reached, *call.trail,
+             f"priority {call.priority.number}: {call.priority.app}({call.args}) ({call.loc}) rings {what}, "
+             "which belongs to {t1}")
+    message = (f"{{t0}}'s phones can call {{t1}}'s extension {number} directly" if number is not None else
+               f"{{t0}}'s phones reach {{t1}}'s {what} by dialling {m.ext.name}")
+    return Finding(message, call.loc.file, call.loc.line, steps, (start.tenant or "", other))
 
 
 @check("DIAL-01", "No tenant can call another tenant's extensions", "critical", CHECKS)
@@ -48,22 +68,25 @@ def cross_dial(pbx: Pbx, spec: CheckSpec) -> CheckResult:
     if (gap := needs(pbx, spec, "extensions.conf")) is not None:
         return gap
     findings: list[Finding] = []
+    found: set[tuple[str, str]] = set()
     for tenant in pbx.tenants:
         for start in pbx.starts_of(tenant):
+            # 1. the other tenant's own numbers, dialled as they are
             for other in pbx.tenants:
-                if other == tenant:
+                if other == tenant or (tenant, other) in found:
                     continue
                 for number in pbx.numbers_of(other):
                     hit = _reaches(pbx, start.context, number, other)
-                    if hit is None:
-                        continue
-                    m, call, what = hit
-                    steps = (start_step(start), *chain_steps(start.context, m.chain), match_step(number, m),
-                             *call.trail, f"priority {call.priority.number}: {call.priority.app}({call.args}) "
-                             f"({call.loc}) rings {what}, which belongs to {{t1}}")
-                    findings.append(Finding(f"{{t0}}'s phones can call {{t1}}'s extension {number} directly",
-                                            call.loc.file, call.loc.line, steps, (tenant, other)))
-                    break  # one number per (start, other tenant) is proof enough
+                    if hit is not None:
+                        findings.append(_finding(start, *hit, number, other))
+                        found.add((tenant, other))
+                        break  # one number per (start, other tenant) is proof enough
+            # 2. anything else dialable that rings another tenant: a feature code, a ring group,
+            #    a Goto into the other tenant's context
+            for owner, r, what in _targets_from(pbx, start.context):
+                if owner != tenant and (tenant, owner) not in found:
+                    findings.append(_finding(start, r.match, r.call, what, None, owner))
+                    found.add((tenant, owner))
     return verdict(pbx, spec, one_per_pair(findings), [],
                    "A tenant's phones can ring another tenant's phones directly.",
                    "No tenant's dialplan reaches another tenant's extensions.")

@@ -30,7 +30,13 @@ def _intercoms(pbx: Pbx, context: str) -> list[tuple[Match, list[Call]]]:
     if context not in cache:
         by_ext: dict[int, tuple[Match, list[Call]]] = {}
         for r in pbx.reached(context, "page", "set", "sipaddheader", "pjsip_header", "dial"):
-            by_ext.setdefault(id(r.match.ext), (r.match, []))[1].append(r.call)
+            if not r.match.ext.is_pattern:
+                by_ext.setdefault(id(r.match.ext), (r.match, []))[1].append(r.call)
+        # A pattern (*80 + the digits) is walked on its own: code it shares with another pattern
+        # (FreePBX's *80XX and *80XXX both jump to ext-intercom) must count for each of them.
+        for m in pbx.closure(context).extensions():
+            if m.ext.is_pattern:
+                by_ext[id(m.ext)] = (m, list(pbx.walker.walk(m.context, m.ext, None)))
         cache[context] = [(m, calls) for m, calls in by_ext.values() if _is_intercom(calls)]
     return cache[context]
 

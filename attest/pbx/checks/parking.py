@@ -26,7 +26,8 @@ def lot_users(pbx: Pbx) -> dict[str, dict[str, Finding]]:
         for r in pbx.reached(start.context, "park", "parkedcall"):
             call = r.call
             lot = (split_args(call.args) or [""])[0].strip() or own_lot
-            if call.app == "park" and lot in lots and not lots[lot].parkext_exclusive:
+            generated = call.priority.loc.file.startswith("res_parking")  # the lot's own park extension
+            if call.app == "park" and generated and lot in lots and not lots[lot].parkext_exclusive:
                 lot = own_lot  # a non-exclusive park extension parks into the caller's own lot
             verb = "parks calls into" if call.app == "park" else "can pick up calls parked in"
             steps = (start_step(start), *chain_steps(start.context, r.match.chain), ext_step(r.match), *call.trail,

@@ -250,6 +250,17 @@ def pickupchan(pbx: Pbx, spec: CheckSpec) -> CheckResult:
                 if owner != start.tenant:
                     failures.append(Finding(f"{{t0}} can answer calls ringing {{t1}}'s {device}", call.loc.file,
                                             call.loc.line, steps, (start.tenant, owner)))
+            options = split_args(call.args)[1] if len(split_args(call.args)) > 1 else ""
+            if "p" in options and "${" not in channels:  # p: the names are prefixes (compared without case)
+                for prefix in (c.strip().lower() for c in channels.split("&") if c.strip()):
+                    for other in pbx.tenants:
+                        hit = next((ep.channel for ep in pbx.endpoints_of.get(other, [])
+                                    if other != start.tenant and ep.channel.lower().startswith(prefix)), None)
+                        if hit:
+                            failures.append(Finding(
+                                f"{{t0}} can answer calls ringing {{t1}}'s {hit}: PickupChan's p option takes any "
+                                f"channel whose name starts with {prefix}", call.loc.file, call.loc.line, steps,
+                                (start.tenant, other)))
     return verdict(pbx, spec, one_per_pair(failures), facts,
                    "PickupChan lets a tenant answer another tenant's channel.",
                    "No reachable PickupChan names another tenant's channels.")

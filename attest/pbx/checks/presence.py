@@ -7,7 +7,8 @@ from attest.pbx.checks import CheckSpec, check
 from attest.pbx.checks.common import needs, one_per_pair, verdict
 from attest.pbx.checks.steps import chain_steps, start_step
 from attest.pbx.facts import Pbx
-from attest.pbx.reach import Match
+from attest.pbx.patterns import matches
+from attest.pbx.reach import Match, substitute
 from attest.pbx.result import CheckResult, Finding
 
 CHECKS: list[CheckSpec] = []
@@ -32,6 +33,19 @@ def _owned_hints(pbx: Pbx, context: str) -> list[tuple[Match, str, str]]:
         found = []
         for m in pbx.closure(context).hints:
             assert m.ext.hint is not None
+            if m.ext.is_pattern:
+                # A pattern hint becomes a hint for each extension subscribed to that it matches,
+                # with ${EXTEN} in its devices filled in: one per tenant is enough to show it.
+                seen: set[str] = set()
+                for tenant in pbx.tenants:
+                    for number in pbx.numbers_of(tenant):
+                        if tenant not in seen and matches(m.ext.name, number):
+                            devices = tuple(substitute(d, {"EXTEN": number}) for d in m.ext.hint.devices)
+                            owner = _hint_owner(pbx, number, devices)
+                            if owner is not None:
+                                found.append((m, owner[0], owner[1]))
+                                seen.add(tenant)
+                continue
             owner = _hint_owner(pbx, m.ext.name, m.ext.hint.devices)
             if owner is not None:
                 found.append((m, owner[0], owner[1]))

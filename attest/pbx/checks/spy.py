@@ -91,7 +91,7 @@ def unscoped_chanspy(pbx: Pbx, spec: CheckSpec) -> CheckResult:
             continue
         for other in _others(pbx, start.tenant):
             exposed = [ep.channel for ep in pbx.endpoints_of.get(other, [])
-                       if not prefix or caller_chosen or runtime or ep.channel.startswith(prefix)]
+                       if not prefix or caller_chosen or runtime or ep.channel.lower().startswith(prefix.lower())]
             if exposed:
                 how = ("with no channel prefix and no g()/e() option it listens to every live call" if not prefix else
                        f"the caller chooses the channel prefix ({prefix})" if caller_chosen else

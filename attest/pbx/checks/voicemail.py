@@ -77,6 +77,15 @@ def open_login(pbx: Pbx, spec: CheckSpec) -> CheckResult:
             steps = (start_step(start, "{t0}" if start.tenant else "an endpoint"),
                      *chain_steps(start.context, r.match.chain), ext_step(r.match), *call.trail, call_step(call))
             if not open_box:
+                # a fixed mailbox: fine when it is the caller's own, a leak when it is another tenant's
+                options = split_args(call.args)[1] if len(split_args(call.args)) > 1 else ""
+                owner = pbx.inventory.tenant_of_extension(box) if pbx.inventory and "${" not in box else None
+                in_context = box in getattr(vm.contexts.get(context), "mailboxes", {})
+                if start.tenant is not None and owner is not None and owner != start.tenant and in_context:
+                    pin = " without a PIN (option s)" if "s" in options else ""
+                    failures.append(Finding(
+                        f"{{t0}} can open {{t1}}'s mailbox {box}@{context}{pin}", call.loc.file, call.loc.line,
+                        (*steps, f"mailbox {box}@{context} belongs to {{t1}}"), (start.tenant, owner)))
                 continue
             facts.append(Finding(f"VoiceMailMain({call.args}) asks the caller which mailbox of context {context} "
                                  "to open", call.loc.file, call.loc.line, steps,

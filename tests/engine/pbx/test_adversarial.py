@@ -94,28 +94,20 @@ def test_dial_to_nonexistent_endpoint_is_not_a_cross_tenant_call() -> None:
     assert status(run(SHARED + "exten => _2X,1,Dial(PJSIP/${EXTEN})\n", pjsip=pjsip), "DIAL-01") == "pass"
 
 
-@pytest.mark.xfail(strict=True, reason="DIAL-01 (dialling.cross_dial) only dials the other tenant's own numbers "
-                   "(Pbx.numbers_of), so an extension of another number (500) that rings Y's phone is never tried")
 def test_dial_any_number_that_rings_other_tenant() -> None:
     assert fails(run(SHARED + "exten => 500,1,Dial(PJSIP/20)\n"), "DIAL-01")
 
 
-@pytest.mark.xfail(strict=True, reason="DIAL-01 only dials Y's numbers (Pbx.numbers_of): a ring group number 600 "
-                   "whose Dial(Local/20@…&Local/21@…) rings Y is never tried")
 def test_ring_group_of_local_channels() -> None:
     a = run(SHARED + "exten => 600,1,Dial(Local/20@y-internal&Local/21@y-internal)\n")
     assert fails(a, "DIAL-01")
 
 
-@pytest.mark.xfail(strict=True, reason="queues.conf is not read (reader.TOP_FILES) and Queue(name) is never "
-                   "resolved to its members, so a queue of Y's phones reachable by X is invisible")
 def test_queue_whose_members_are_other_tenant_phones() -> None:
     a = run(SHARED + "exten => 29,1,Queue(y-sales)\n", queues_conf="[y-sales]\nmember => PJSIP/20\n")
     assert fails(a, "DIAL-01")
 
 
-@pytest.mark.xfail(strict=True, reason="followme.conf is not read and FollowMe(name) is not resolved to the numbers "
-                   "and context it dials")
 def test_followme_to_other_tenant() -> None:
     a = run(SHARED + "exten => 29,1,FollowMe(y-boss)\n",
             followme_conf="[y-boss]\ncontext => y-internal\nnumber => 20,30\n")
@@ -172,22 +164,15 @@ def test_template_context_exten_lines_inherited_by_several_contexts() -> None:
     assert fails(a, "DIAL-01")
 
 
-@pytest.mark.xfail(strict=True, reason="dialling._reaches stops at the first call for which call_targets() names "
-                   "anyone; Pbx.context_owner makes every call in X's own context 'X's', so Answer() at priority 1 "
-                   "ends the walk before the Dial")
 def test_first_priority_not_dial_in_own_context() -> None:
     assert fails(run(X + "exten => _2X,1,Answer()\n same => n,Dial(PJSIP/${EXTEN})\n"), "DIAL-01")
 
 
-@pytest.mark.xfail(strict=True, reason="dialling._reaches stops at the first Dial naming any tenant (X's own "
-                   "PJSIP/10) and never sees the next Dial to Y")
 def test_dial_own_phone_then_other_tenant() -> None:
     a = run(SHARED + "exten => _2X,1,Dial(PJSIP/10,5)\n same => n,Dial(PJSIP/${EXTEN})\n")
     assert fails(a, "DIAL-01")
 
 
-@pytest.mark.xfail(strict=True, reason="reach.build_closure keys literal extensions by name only: the first of "
-                   "'20/_9X' (caller-id match, X's callers never match) and '20' wins, hiding the plain 20")
 def test_callerid_restricted_extension_does_not_hide_plain_one() -> None:
     a = run(SHARED + "exten => 20/_9X,1,Hangup()\nexten => 20,1,Dial(PJSIP/20)\n")
     assert fails(a, "DIAL-01")
@@ -280,8 +265,6 @@ def test_dialplan_sets_pickupgroup() -> None:
     assert fails(a, "PICK-01")
 
 
-@pytest.mark.xfail(strict=True, reason="pickup.pickupchan only checks device_tenants(), which needs an exact endpoint "
-                   "name; with the p option PickupChan takes any channel whose name starts with the prefix")
 @pytest.mark.parametrize("prefix", ["PJSIP/2", "PJSIP/"])
 def test_pickupchan_prefix_option(prefix: str) -> None:
     assert fails(run(X + f"exten => 800,1,PickupChan({prefix},p)\n"), "PICK-03")
@@ -307,8 +290,6 @@ def test_chanspy_own_prefix_passes() -> None:
     assert status(run(X + "exten => 555,1,ChanSpy(PJSIP/1,q)\n"), "SPY-01") == "pass"
 
 
-@pytest.mark.xfail(strict=True, reason="spy.unscoped_chanspy compares the prefix with str.startswith; Asterisk "
-                   "matches channel-name prefixes case-insensitively (channel.c ast_channel_by_name_cb, strncasecmp)")
 def test_chanspy_lower_case_prefix() -> None:
     assert fails(run(X + "exten => 555,1,ChanSpy(pjsip/2,q)\n"), "SPY-01")
 
@@ -331,9 +312,6 @@ def test_bridge_channels_prefix() -> None:
     assert fails(run(X + "exten => 599,1,Bridge(${CHANNELS(PJSIP/2)})\n"), "SPY-04")
 
 
-@pytest.mark.xfail(strict=True, reason="Pbx.calls_from shares one `seen` set across the closure (Walker.walk), so a "
-                   "macro/Gosub body is walked once, with the first caller's arguments (PJSIP/1); 556's PJSIP/2 is "
-                   "never seen by any reached()-based check")
 @pytest.mark.parametrize("call", ["Macro(spy,{p})", "Gosub(macro-spy,s,1({p}))"])
 def test_shared_subroutine_walked_with_each_callers_arguments(call: str) -> None:
     a = run(X + "exten => 555,1," + call.format(p="PJSIP/1") + "\nexten => 556,1," + call.format(p="PJSIP/2")
@@ -341,15 +319,11 @@ def test_shared_subroutine_walked_with_each_callers_arguments(call: str) -> None
     assert fails(a, "SPY-01")
 
 
-@pytest.mark.xfail(strict=True, reason="Walker._target resolves Goto(ctx,${EXTEN},1) of a pattern with "
-                   "patterns.example() ('*00' for _*X.), which matches nothing in ctx, so the jump is dropped")
 def test_catch_all_goto_to_feature_context() -> None:
     assert fails(run(X + "exten => _*X.,1,Goto(features,${EXTEN},1)\n[features]\nexten => *555,1,ChanSpy()\n"),
                  "SPY-01")
 
 
-@pytest.mark.xfail(strict=True, reason="Walker._target returns None for Goto(ctx,${EXTEN:1},1) walked without a "
-                   "dialled value, so what the prefix-stripping router reaches is never walked")
 def test_prefix_stripping_goto_to_feature_context() -> None:
     assert fails(run(X + "exten => _9.,1,Goto(feat,${EXTEN:1},1)\n[feat]\nexten => 555,1,ChanSpy()\n"), "SPY-01")
 
@@ -369,8 +343,6 @@ def test_allow_subscribe_no_passes() -> None:
     assert status(run(Y_HINTS, pjsip=pjsip), "HINT-01") == "pass"
 
 
-@pytest.mark.xfail(strict=True, reason="presence._hint_owner resolves neither a pattern hint's name (_2X) nor its "
-                   "devices (PJSIP/${EXTEN}); Asterisk instantiates pattern hints per subscribed extension [inference]")
 def test_pattern_hint() -> None:
     assert fails(run(X + "include => yh\n[yh]\nexten => _2X,hint,PJSIP/${EXTEN}\n"), "HINT-01")
 
@@ -389,8 +361,6 @@ def test_voicemailmain_searchcontexts() -> None:
     assert fails(a, "VM-02")
 
 
-@pytest.mark.xfail(strict=True, reason="voicemail.open_login skips every VoiceMailMain with a fixed mailbox "
-                   "(`if not open_box: continue`), even one of another tenant opened with s (no PIN)")
 def test_voicemailmain_fixed_mailbox_of_other_tenant() -> None:
     assert fails(run(X + "exten => *98,1,VoiceMailMain(20@yvm,s)\n", voicemail_conf=VM_SPLIT), "VM-02")
 
@@ -409,8 +379,6 @@ def test_parkedcall_literal_of_default_lot() -> None:
     assert status(a, "PARK-01") == "fail"
 
 
-@pytest.mark.xfail(strict=True, reason="parking.lot_users maps every Park(lot) of a non-exclusive lot to the caller's "
-                   "own lot (meant for res_parking's generated parkext); an explicit Park(ylot) parks into ylot")
 def test_explicit_park_into_named_lot() -> None:
     a = run("[x-internal](+)\nexten => *85,1,ParkedCall(ylot,801)\n[y-internal](+)\nexten => *86,1,Park(ylot)\n",
             res_parking_conf="[general]\n[ylot]\nparkext => 800\nparkpos => 801-810\ncontext => ylots\n")
@@ -432,8 +400,6 @@ def test_intercom_with_auto_answer_header(header: str) -> None:
     assert fails(run(X + f"exten => _*80.,1,{header}\n same => n,Dial(PJSIP/${{EXTEN:3}})\n"), "PAGE-01")
 
 
-@pytest.mark.xfail(strict=True, reason="Dial's b()/B() pre-dial Gosub handlers are not walked (reach.Walker._step), "
-                   "so auto-answer headers added there are not seen by paging._rings_other")
 def test_intercom_header_in_predial_handler() -> None:
     a = run(X + "exten => _*80.,1,Dial(PJSIP/${EXTEN:3},,b(hdr^s^1))\n"
             "[hdr]\nexten => s,1,Set(PJSIP_HEADER(add,Alert-Info)=info=alert-autoanswer)\n same => n,Return()\n")
