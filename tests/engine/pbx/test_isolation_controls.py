@@ -184,3 +184,46 @@ def test_inventory_entry_matching_no_phone_is_insufficient(tmp_path: Path, db_ur
             assert "500-519" in r["acme"][cid].reason["en"]
     finally:
         log.close()
+
+
+def test_pbx_source_over_ssh_collects_and_judges(tmp_path: Path, db_url: str) -> None:
+    """The same shared PBX read through a real sshd (host key pinned, key auth) into the log."""
+    from tests.collectors.pbx.sshd import running_sshd
+
+    tree = write_leaky_tree(tmp_path / "remote", {"moretti": (10, 19), "nautilus": (20, 29)})
+    directory = tmp_path / "ws"
+    init_workspace(directory)
+    with running_sshd(tmp_path / "sshd") as srv:
+        doc: dict[str, Any] = config_document(demo_world(), "https://127.0.0.1:9", False)
+        doc["database_url"] = db_url
+        doc["sources"] = [{
+            "id": "pbx-remote", "type": "asterisk",
+            "ssh": {"host": "127.0.0.1", "port": srv.port, "user": srv.user, "key_file": str(srv.client_key),
+                    "host_key_fingerprint": srv.host_fingerprint, "config_dir": str(tree / "etc" / "asterisk"),
+                    "cdr_csv": str(tree / "var" / "log" / "asterisk" / "cdr-csv" / "Master.csv")},
+            "tenants": {"moretti": {"extensions": "10-19"}, "nautilus": {"extensions": "20-29"}}}]
+        ws = load_config(write_config(directory, doc))
+        log = EvidenceLog.open(ws.database_url, ws.evidence_dir)
+        try:
+            assert run_collection(ws, log, _signer(ws)).all_ok
+            [record] = log.records(kind="pbx.tree")
+            assert record.payload["origin"] == f"ssh://{srv.user}@127.0.0.1:{srv.port}"
+            assert record.payload["cdr"] and record.payload["cdr"][0]["rows_read"] > 0
+            r = _judge(ws, log)
+            assert r["moretti"]["ISO-02"].verdict == Verdict.FAIL
+            assert r["nautilus"]["ISO-03"].verdict == Verdict.FAIL
+        finally:
+            log.close()
+
+    # a pinned key that does not match: the source fails, nothing is judged from it
+    doc["sources"][0]["ssh"]["host_key_fingerprint"] = "SHA256:" + "A" * 43
+    with running_sshd(tmp_path / "sshd2") as srv2:
+        doc["sources"][0]["ssh"]["port"] = srv2.port
+        ws = load_config(write_config(directory, doc))
+        log = EvidenceLog.open(ws.database_url, ws.evidence_dir)
+        try:
+            summary = run_collection(ws, log, _signer(ws))
+            [src] = summary.sources
+            assert src.status == "failed" and "127.0.0.1" in (src.error or "")
+        finally:
+            log.close()
