@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -201,7 +202,58 @@ class AsteriskSource(Strict):
         return self
 
 
-Source = Annotated[ProxmoxSource | PbsSource | AsteriskSource, Field(discriminator="type")]
+class SlaFileSource(Strict):
+    """Probe samples exported by any monitor: CSV with the header `timestamp,vantage,instance,up`
+    (optionally `,latency_ms`), or JSON lines with those keys (what `attest probe` writes)."""
+
+    id: TenantId
+    type: Literal["sla_file"]
+    path: Path
+    format: Literal["auto", "csv", "jsonl"] = "auto"
+    interval_s: float = Field(default=60.0, gt=0, le=3600, description="how often each instance is probed")
+
+
+class PrometheusSlaSource(Strict):
+    """Raw 0/1 samples of a per-instance series (e.g. blackbox_exporter's probe_success), read
+    through range-vector selectors over the period, never query_range."""
+
+    id: TenantId
+    type: Literal["prometheus"]
+    url: str = Field(pattern=r"^https?://[^/]+(/.*)?$")
+    series: str = "probe_success"
+    instance_label: str = "instance"
+    vantage_label: str | None = None  # without it, every sample's vantage is this source's id
+    instances: dict[str, str] = Field(min_length=1, description="label value -> SLA instance id")
+    interval_s: float = Field(default=60.0, gt=0, le=3600)
+    history_days: int = Field(default=40, ge=1, le=400, description="how far back each collection reads")
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    verify_tls: bool | Path = True
+    bearer_token_env: str | None = None
+    bearer_token_file: Path | None = None
+
+
+class MaintenanceWindow(Strict):
+    """Planned maintenance: excluded from the SLA only when announced at least the contract's
+    notice period before it started (SLA-01's `notice_hours`)."""
+
+    instances: list[str] = Field(min_length=1)  # SLA instance ids
+    start: datetime
+    end: datetime
+    announced_at: datetime
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _times(self) -> MaintenanceWindow:
+        for name in ("start", "end", "announced_at"):
+            if getattr(self, name).tzinfo is None:
+                raise ValueError(f"{name} needs a UTC offset (e.g. 2026-11-07T02:00:00+01:00)")
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+Source = Annotated[ProxmoxSource | PbsSource | AsteriskSource | SlaFileSource | PrometheusSlaSource,
+                   Field(discriminator="type")]
 ControlParams = dict[str, dict[str, Any]]  # control id -> parameter -> value (overrides the catalog)
 
 
@@ -237,6 +289,9 @@ class TenantConfig(Strict):
     language: Literal["en", "it"] = "en"
     match: TenantMatch
     sla_target: float = Field(default=99.9, gt=0, le=100)
+    # The SLA instances (ids the probe sources report) that make up this tenant's service: its
+    # availability is its worst instance's.
+    sla_instances: list[str] = Field(default_factory=list)
     contract: str | None = None  # a contracts[].id whose parameters apply
     # Per-tenant parameters, over the contract's and the catalog's: e.g. {"BK-02": {"rpo_hours": 12}},
     # {"FW-02": {"approved_open": [{"proto": "udp", "dport": "5060", "reason": "SIP trunk"}]}}.
@@ -252,6 +307,7 @@ class AttestConfig(Strict):
     sites: list[SiteConfig] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
     contracts: list[ContractConfig] = Field(default_factory=list)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     tenants: list[TenantConfig] = Field(min_length=1)
 
     @field_validator("time_zone")
@@ -274,7 +330,7 @@ class AttestConfig(Strict):
         site_ids = {s.id for s in self.sites}
         pve_ids = {s.id for s in self.sources if isinstance(s, ProxmoxSource)}
         for src in self.sources:
-            if isinstance(src, AsteriskSource):
+            if isinstance(src, AsteriskSource | SlaFileSource | PrometheusSlaSource):
                 continue
             if isinstance(src, ProxmoxSource):
                 for node, site in src.node_sites.items():
@@ -353,6 +409,14 @@ class LoadedConfig:
         """The PBX sources (whose inventory lists *tenant_id*, if given)."""
         return [s for s in self.model.sources if isinstance(s, AsteriskSource)
                 and (tenant_id is None or tenant_id in s.tenants)]
+
+    def sla_sources(self) -> list[SlaFileSource | PrometheusSlaSource]:
+        return [s for s in self.model.sources if isinstance(s, SlaFileSource | PrometheusSlaSource)]
+
+    def prometheus_token(self, src: PrometheusSlaSource) -> str | None:
+        if not (src.bearer_token_env or src.bearer_token_file):
+            return None
+        return reveal(src.bearer_token_env, src.bearer_token_file, self.base, f"sources.{src.id}.bearer_token")
 
     def pbx_passphrase(self, src: AsteriskSource) -> str | None:
         ssh = src.ssh

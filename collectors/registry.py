@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from attest.config import AsteriskSource, LoadedConfig, PbsSource, ProxmoxSource
+from attest.config import AsteriskSource, LoadedConfig, PbsSource, PrometheusSlaSource, ProxmoxSource, SlaFileSource
 from collectors.base import Collector
 from collectors.pbs import PbsCollector
 from collectors.pbx.collector import AsteriskCollector
@@ -13,11 +13,19 @@ from collectors.pbx.dump import PbxDump
 from collectors.pbx.local import read_local
 from collectors.pbx.ssh import SshTarget, read_ssh
 from collectors.proxmox.collector import ProxmoxCollector
+from collectors.sla.file_import import SampleFileCollector
 
 
-def build_collector(config: LoadedConfig, source: ProxmoxSource | PbsSource | AsteriskSource) -> Collector:
+def build_collector(config: LoadedConfig, source: ProxmoxSource | PbsSource | AsteriskSource | SlaFileSource
+                    | PrometheusSlaSource) -> Collector:
     if isinstance(source, AsteriskSource):
         return AsteriskCollector(source_id=source.id, read=_pbx_reader(config, source))
+    if isinstance(source, SlaFileSource):
+        return SampleFileCollector(source.id, config.resolve(source.path), source.format, source.interval_s)
+    if isinstance(source, PrometheusSlaSource):
+        from collectors.sla.registry import prometheus_collector  # written with the Prometheus reader
+
+        return prometheus_collector(config, source)
     user, _, token_name = source.token_id.partition("!")
     host = source.url.removeprefix("https://")
     if isinstance(source, PbsSource):
