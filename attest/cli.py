@@ -435,6 +435,17 @@ def pbx_check(
         raise typer.Exit(1)
 
 
+def _probe_command() -> None:
+    from collectors.sla.sip_probe import probe_command
+
+    app.command("probe", help="Probe PBX instances with SIP OPTIONS (UDP, TCP or TLS) at a fixed interval from "
+                              "this vantage point; append the samples as JSON lines for an sla_file source.")(
+        probe_command)
+
+
+_probe_command()
+
+
 @app.command()
 def demo(directory: Annotated[Path, typer.Option("--dir", help="Demo workspace")] = Path("attest-demo"),
          period: PeriodOpt = None) -> None:

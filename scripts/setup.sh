@@ -12,7 +12,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # WeasyPrint needs Pango; libharfbuzz-subset0 makes font subsetting ~3x faster; DejaVu is named
 # explicitly so the fonts do not depend on which alternative apt happens to pick.
 packages=(python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils)
-if [ "$dev" = 1 ]; then packages+=(libnss3-tools qpdf postgresql openssh-server openssh-client mariadb-server mariadb-client prometheus); fi
+if [ "$dev" = 1 ]; then packages+=(libnss3-tools qpdf postgresql openssh-server openssh-client mariadb-server mariadb-client prometheus kamailio kamailio-tls-modules); fi
 
 echo "== apt: ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive
