@@ -63,7 +63,7 @@ class Control:
 
 
 # Duty modules, each a `<name>.py` with checks beside a `<name>.yaml` catalog.
-DUTY_MODULES = ("dedicated", "datacenter", "cluster_ha", "backups", "firewall", "lists", "isolation")
+DUTY_MODULES = ("dedicated", "datacenter", "cluster_ha", "backups", "firewall", "lists", "isolation", "sla")
 
 
 def load_catalog() -> list[Control]:

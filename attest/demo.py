@@ -36,6 +36,7 @@ def _summary(docs: list[IssuedDocument], styles: dict[str, str]) -> Table:
     atts = [(d, Attestation.from_json_bytes(d.json.read_bytes())) for d in docs]
     controls = sorted({r.control_id for _, a in atts for r in a.results})
     table = Table(title="Attest demo: one signed attestation per tenant", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True,
                   caption="✓ pass  ✗ fail  ? insufficient evidence  (column BK over 2 = control BK-02, …)")
     table.add_column("tenant", no_wrap=True)
     for c in controls:  # two-line headers (family over number) keep the table within 80 columns

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from attest.errors import BadInput
+from attest.lab.sla_data import INTERVAL_S as SLA_INTERVAL_S
+from attest.lab.sla_data import instance_of as sla_instance_of
 from attest.lab.world import LabWorld, demo_world
 from attest.pki import create_demo_pki
 
@@ -83,6 +86,15 @@ def _pbx_sources(world: LabWorld) -> list[dict[str, Any]]:
     return sources
 
 
+def write_demo_sla(directory: Path, world: LabWorld, time_zone: str = "Europe/Rome") -> None:
+    """Probe samples for the month so far (rewritten on every demo run, up to now)."""
+    from attest.lab.sla_data import write_demo_probes
+    from attest.period import current_period
+
+    start = int(current_period(time_zone).start.timestamp())
+    write_demo_probes(directory / "monitoring" / "probes.csv", world, start, int(datetime.now(UTC).timestamp()))
+
+
 def write_demo_pbx(directory: Path, world: LabWorld) -> None:
     """Write the demo PBX trees (idempotent: the generators write the same bytes every time)."""
     from attest.lab.pbx_trees import write_dedicated_tree, write_leaky_tree
@@ -94,7 +106,7 @@ def write_demo_pbx(directory: Path, world: LabWorld) -> None:
 
 
 def config_document(world: LabWorld, source_url: str, verify_tls: bool | str,
-                    pbs_url: str | None = None, pbx: bool = False) -> dict[str, Any]:
+                    pbs_url: str | None = None, pbx: bool = False, sla: bool = False) -> dict[str, Any]:
     evidence_token = next(t for t in world.tokens if t.tokenid == "evidence")
     sources: list[dict[str, Any]] = [{
         "id": "pve-main",
@@ -110,6 +122,9 @@ def config_document(world: LabWorld, source_url: str, verify_tls: bool | str,
         sources.append(_pbs_source(world, pbs_url, verify_tls))
     if pbx:  # the PBX trees live in the workspace: see write_demo_pbx
         sources += _pbx_sources(world)
+    if sla:  # probe samples the demo writes for the month so far: see write_demo_sla
+        sources.append({"id": "probes", "type": "sla_file", "path": "monitoring/probes.csv",
+                        "interval_s": SLA_INTERVAL_S})
     return {
         "provider": {
             "name": "Esempio Cloud PBX S.r.l.",
@@ -134,6 +149,7 @@ def config_document(world: LabWorld, source_url: str, verify_tls: bool | str,
             "match": {k: v for k, v in (("proxmox_tags", [t.tag] if t.tag else []),
                                         ("proxmox_pools", [t.pool] if t.pool else [])) if v},
             **({"controls": DEMO_TENANT_CONTROLS[t.id]} if t.id in DEMO_TENANT_CONTROLS else {}),
+            **({"sla_instances": [sla_instance_of(t.id)]} if sla else {}),
         } for t in world.tenants],
     }
 
@@ -165,8 +181,9 @@ def init_workspace(directory: Path, *, force: bool = False, source_url: str = "h
         _write_secret(directory / "secrets" / "pbs-main.token", pbs_token.secret)
     create_demo_pki(directory / "keys", "Esempio Cloud PBX", password.encode())
     write_demo_pbx(directory, world)
+    write_demo_sla(directory, world)
     (directory / ".gitignore").write_text("secrets/\nkeys/*.p12\nattest.db*\n", encoding="utf-8")
-    return write_config(directory, config_document(world, source_url, verify_tls, pbs_url, pbx=True))
+    return write_config(directory, config_document(world, source_url, verify_tls, pbs_url, pbx=True, sla=True))
 
 
 def point_at_lab(directory: Path, url: str, ca_path: Path, pbs_url: str | None = None) -> Path:
@@ -174,4 +191,5 @@ def point_at_lab(directory: Path, url: str, ca_path: Path, pbs_url: str | None =
     rel_ca = os.path.relpath(ca_path, directory)
     world = demo_world()
     write_demo_pbx(directory, world)
-    return write_config(directory, config_document(world, url, rel_ca, pbs_url, pbx=True))
+    write_demo_sla(directory, world)
+    return write_config(directory, config_document(world, url, rel_ca, pbs_url, pbx=True, sla=True))

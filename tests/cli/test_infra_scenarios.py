@@ -41,8 +41,9 @@ EXPECTED: dict[str, tuple[str, dict[str, str]]] = {
     "LIST-01": ("acme", {"lombardi": "212.45.100.0/24"}),
     "ISO-02": ("acme", {"moretti": "called directly", "nautilus": "listened to"}),
     "ISO-03": ("conti", {"moretti": "stored together"}),
+    "SLA-01": ("horizon", {"greco": "% < the contracted"}),
 }
-INFRA = [c for c in EXPECTED if not c.startswith("ISO-")]
+INFRA = [c for c in EXPECTED if not c.startswith(("ISO-", "SLA-"))]
 
 
 @dataclass
@@ -67,7 +68,8 @@ def _provider(tmp_path: Path, world: LabWorld) -> Iterator[Provider]:
     pbs = LabServer(PbsApi(world), tmp_path / "lab").start()
     ws = tmp_path / "ws"
     init_workspace(ws)
-    config = load_config(write_config(ws, config_document(world, pve.url, str(pve.ca_path), pbs.url, pbx=True)))
+    config = load_config(write_config(ws, config_document(world, pve.url, str(pve.ca_path), pbs.url, pbx=True,
+                                                          sla=True)))
     from attest.cli import _signer
 
     signer = _signer(config)

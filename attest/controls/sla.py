@@ -1,0 +1,132 @@
+"""Duty "sla": the availability the customer was given this month, measured from outside.
+
+Availability = up / (up + down) and coverage = (up + down) / (period − excluded), per instance,
+by `attest.sla.engine`; the tenant's figure is its worst instance's. Coverage under the minimum
+on any instance makes the verdict `insufficient_evidence`, whatever the availability says.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from attest.attestation import FactTable, LocalizedText, Verdict
+from attest.config import TenantConfig
+from attest.controls.sla_evidence import describe_window, gather, maintenance
+from attest.engine import CheckContext, CheckOutcome
+from attest.sla import SlaResult, evaluate, merge_worst
+from evidence.log import StoredRecord
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.3f} %"
+
+
+def _dur(seconds: float) -> str:
+    s = round(seconds)
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    parts = [f"{d} d" if d else "", f"{h} h" if h else "", f"{m} min" if m else "", f"{s} s" if s and not d else ""]
+    return " ".join(p for p in parts if p) or "0 s"
+
+
+def _local(ts: float, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(ts, UTC).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _gap(en: str, it: str, facts: list[LocalizedText] | None = None,
+         evidence: list[StoredRecord] | None = None) -> CheckOutcome:
+    return CheckOutcome(Verdict.INSUFFICIENT_EVIDENCE, {"en": en, "it": it}, facts or [], evidence or [])
+
+
+def availability(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]) -> CheckOutcome:
+    instances = list(tenant.sla_instances)
+    if not instances:
+        return _gap("No SLA instance is configured for this customer (tenants[].sla_instances), so its "
+                    "availability is not measured.",
+                    "Per questo cliente non è configurata alcuna istanza SLA (tenants[].sla_instances): la "
+                    "disponibilità non è misurata.")
+    if not ctx.config.sla_sources():
+        return _gap("No probe or monitoring source is configured.", "Nessuna fonte di sonde o monitoraggio è "
+                    "configurata.")
+    tz = ZoneInfo(ctx.period.time_zone)
+    start, end = ctx.period.start, min(ctx.period.end, ctx.as_of)
+    if end <= start:
+        return _gap("The period has not started.", "Il periodo non è iniziato.")
+    target = tenant.sla_target / 100
+    min_coverage = float(params["min_coverage"]) / 100
+    notice = float(params["notice_hours"])
+    gathered = gather(ctx, instances, start, end)
+    results: list[SlaResult] = []
+    facts: list[LocalizedText] = []
+    for instance in instances:
+        inst = gathered.instances[instance]
+        windows = maintenance(ctx, instance, start, end, notice)
+        facts += [describe_window(w, notice) for w in windows]
+        results.append(evaluate(
+            {v: s for v, s in inst.series.items()}, interval=inst.interval_s or 60.0, start=start.timestamp(),
+            end=end.timestamp(), confirm_after=int(params["confirm_after"]),
+            exclusions=[(w.start.timestamp(), w.end.timestamp()) for w in windows if w.excluded],
+            conservative=bool(params["conservative"]), target=target, instance=instance))
+    evidence = [r for i in instances for r in gathered.instances[i].records] + gathered.runs
+    span = f"{_local(start.timestamp(), tz)} – {_local(end.timestamp(), tz)} ({ctx.period.time_zone})"
+    facts.insert(0, {
+        "en": f"Period {ctx.period.label}: {span}, {_dur(end.timestamp() - start.timestamp())} "
+              f"({end.timestamp() - start.timestamp():.0f} s) — the denominator before exclusions.",
+        "it": f"Periodo {ctx.period.label}: {span}, {_dur(end.timestamp() - start.timestamp())} "
+              f"({end.timestamp() - start.timestamp():.0f} s) — il denominatore prima delle esclusioni."})
+    facts.insert(1, {
+        "en": "Availability = time up ÷ (time up + time down); coverage = (time up + time down) ÷ (period − "
+              f"maintenance announced ≥ {notice:g} h ahead); a failure counts after {params['confirm_after']} "
+              "consecutive failed probes from a place, and only when most places with data agree"
+              + ("; time with no data counts as down (conservative mode)." if params["conservative"] else "."),
+        "it": "Disponibilità = tempo su ÷ (tempo su + tempo giù); copertura = (tempo su + tempo giù) ÷ (periodo − "
+              f"manutenzioni annunciate con ≥ {notice:g} h di anticipo); un guasto conta dopo "
+              f"{params['confirm_after']} interrogazioni fallite consecutive da un punto, e solo se la maggior "
+              "parte dei punti con dati concorda"
+              + ("; il tempo senza dati conta come giù (modalità prudente)." if params["conservative"] else ".")})
+    for r in results:
+        facts.append({
+            "en": f"{r.instance}: availability {_pct(r.availability)}, coverage {_pct(r.coverage)}; up "
+                  f"{_dur(r.up_s)}, down {_dur(r.down_s)}, no data {_dur(r.unknown_s)}, excluded {_dur(r.excluded_s)}; "
+                  f"{r.outage_count} outage(s)"
+                  + (f", MTTR {_dur(r.mttr_s)}, longest {_dur(r.longest_s)}" if r.mttr_s is not None else "")
+                  + (f"; error budget used {r.error_budget_used * 100:.0f} %" if r.error_budget_used is not None
+                     else "") + f"; from {', '.join(sorted(gathered.instances[r.instance].sources)) or 'no source'}.",
+            "it": f"{r.instance}: disponibilità {_pct(r.availability)}, copertura {_pct(r.coverage)}; su "
+                  f"{_dur(r.up_s)}, giù {_dur(r.down_s)}, senza dati {_dur(r.unknown_s)}, esclusi "
+                  f"{_dur(r.excluded_s)}; {r.outage_count} interruzioni"
+                  + (f", MTTR {_dur(r.mttr_s)}, più lunga {_dur(r.longest_s)}" if r.mttr_s is not None else "")
+                  + (f"; budget di errore usato {r.error_budget_used * 100:.0f} %" if r.error_budget_used is not None
+                     else "") + "."})
+    if gathered.broken:
+        facts.append({"en": f"The sources could not read everything: {'; '.join(gathered.broken[:5])}.",
+                      "it": f"Le fonti non hanno letto tutto: {'; '.join(gathered.broken[:5])}."})
+    rows = [[r.instance, _local(o.start, tz), _local(o.end, tz), _dur(o.duration)] for r in results
+            for o in r.outages]
+    tables = [FactTable(title={"en": "Outages", "it": "Interruzioni"},
+                        columns=[{"en": "instance", "it": "istanza"}, {"en": "start", "it": "inizio"},
+                                 {"en": "end", "it": "fine"}, {"en": "duration", "it": "durata"}],
+                        rows=rows)] if rows else []
+    low = [r for r in results if r.coverage is None or r.coverage < min_coverage]
+    if low:
+        names = ", ".join(f"{r.instance} {_pct(r.coverage)}" for r in low)
+        return CheckOutcome(Verdict.INSUFFICIENT_EVIDENCE, {
+            "en": f"Coverage is below the required {min_coverage * 100:g} % ({names}): too much of the month was "
+                  "not measured to state an availability.",
+            "it": f"La copertura è inferiore al {min_coverage * 100:g} % richiesto ({names}): una parte troppo grande "
+                  "del mese non è stata misurata per dichiarare una disponibilità.",
+        }, facts, evidence, tables)
+    worst = merge_worst(results)
+    assert worst.availability is not None  # coverage > 0 means some up or down time
+    verdict = Verdict.PASS if worst.availability >= target else Verdict.FAIL
+    comparison = ("≥" if verdict == Verdict.PASS else "<")
+    return CheckOutcome(verdict, {
+        "en": f"Availability {_pct(worst.availability)} {comparison} the contracted {tenant.sla_target:g} % "
+              f"(worst instance {worst.instance}; coverage {_pct(worst.coverage)}; {worst.outage_count} outage(s)).",
+        "it": f"Disponibilità {_pct(worst.availability)} {comparison} al {tenant.sla_target:g} % contrattuale "
+              f"(istanza peggiore {worst.instance}; copertura {_pct(worst.coverage)}; {worst.outage_count} "
+              "interruzioni).",
+    }, facts, evidence, tables)
