@@ -232,6 +232,28 @@ class PrometheusSlaSource(Strict):
     bearer_token_file: Path | None = None
 
 
+class ZabbixSlaSource(Strict):
+    """Zabbix 6+ SLA figures (`sla.getsli`), a cross-check of the probes: not what SLA-01 judges."""
+
+    id: TenantId
+    type: Literal["zabbix"]
+    url: str = Field(pattern=r"^https?://.+/api_jsonrpc\.php$")
+    token_env: str | None = None
+    token_file: Path | None = None
+    slaid: str
+    services: dict[str, str] = Field(min_length=1, description="Zabbix serviceid -> SLA instance id")
+    months: int = Field(default=2, ge=1, le=24)
+    time_zone: str = "Europe/Rome"
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    verify_tls: bool | Path = True
+
+    @model_validator(mode="after")
+    def _one_token_ref(self) -> ZabbixSlaSource:
+        if bool(self.token_env) == bool(self.token_file):
+            raise ValueError("give exactly one of token_env or token_file")
+        return self
+
+
 class MaintenanceWindow(Strict):
     """Planned maintenance: excluded from the SLA only when announced at least the contract's
     notice period before it started (SLA-01's `notice_hours`)."""
@@ -252,8 +274,8 @@ class MaintenanceWindow(Strict):
         return self
 
 
-Source = Annotated[ProxmoxSource | PbsSource | AsteriskSource | SlaFileSource | PrometheusSlaSource,
-                   Field(discriminator="type")]
+Source = Annotated[ProxmoxSource | PbsSource | AsteriskSource | SlaFileSource | PrometheusSlaSource
+                   | ZabbixSlaSource, Field(discriminator="type")]
 ControlParams = dict[str, dict[str, Any]]  # control id -> parameter -> value (overrides the catalog)
 
 
@@ -330,7 +352,7 @@ class AttestConfig(Strict):
         site_ids = {s.id for s in self.sites}
         pve_ids = {s.id for s in self.sources if isinstance(s, ProxmoxSource)}
         for src in self.sources:
-            if isinstance(src, AsteriskSource | SlaFileSource | PrometheusSlaSource):
+            if isinstance(src, AsteriskSource | SlaFileSource | PrometheusSlaSource | ZabbixSlaSource):
                 continue
             if isinstance(src, ProxmoxSource):
                 for node, site in src.node_sites.items():
@@ -412,6 +434,12 @@ class LoadedConfig:
 
     def sla_sources(self) -> list[SlaFileSource | PrometheusSlaSource]:
         return [s for s in self.model.sources if isinstance(s, SlaFileSource | PrometheusSlaSource)]
+
+    def zabbix_sources(self) -> list[ZabbixSlaSource]:
+        return [s for s in self.model.sources if isinstance(s, ZabbixSlaSource)]
+
+    def zabbix_token(self, src: ZabbixSlaSource) -> str:
+        return reveal(src.token_env, src.token_file, self.base, f"sources.{src.id}.token")
 
     def prometheus_token(self, src: PrometheusSlaSource) -> str | None:
         if not (src.bearer_token_env or src.bearer_token_file):

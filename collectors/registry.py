@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from attest.config import AsteriskSource, LoadedConfig, PbsSource, PrometheusSlaSource, ProxmoxSource, SlaFileSource
+from attest.config import (
+    AsteriskSource,
+    LoadedConfig,
+    PbsSource,
+    PrometheusSlaSource,
+    SlaFileSource,
+    Source,
+    ZabbixSlaSource,
+)
 from collectors.base import Collector
 from collectors.pbs import PbsCollector
 from collectors.pbx.collector import AsteriskCollector
@@ -16,16 +24,19 @@ from collectors.proxmox.collector import ProxmoxCollector
 from collectors.sla.file_import import SampleFileCollector
 
 
-def build_collector(config: LoadedConfig, source: ProxmoxSource | PbsSource | AsteriskSource | SlaFileSource
-                    | PrometheusSlaSource) -> Collector:
+def build_collector(config: LoadedConfig, source: Source) -> Collector:
     if isinstance(source, AsteriskSource):
         return AsteriskCollector(source_id=source.id, read=_pbx_reader(config, source))
     if isinstance(source, SlaFileSource):
         return SampleFileCollector(source.id, config.resolve(source.path), source.format, source.interval_s)
     if isinstance(source, PrometheusSlaSource):
-        from collectors.sla.registry import prometheus_collector  # written with the Prometheus reader
+        from collectors.sla.registry import prometheus_collector
 
         return prometheus_collector(config, source)
+    if isinstance(source, ZabbixSlaSource):
+        from collectors.sla.registry import zabbix_collector
+
+        return zabbix_collector(config, source)
     user, _, token_name = source.token_id.partition("!")
     host = source.url.removeprefix("https://")
     if isinstance(source, PbsSource):

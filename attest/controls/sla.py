@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from attest.attestation import FactTable, LocalizedText, Verdict
 from attest.config import TenantConfig
 from attest.controls.sla_evidence import describe_window, gather, maintenance
-from attest.engine import CheckContext, CheckOutcome
+from attest.engine import CheckContext, CheckOutcome, EvidenceGap
 from attest.sla import SlaResult, evaluate, merge_worst
 from evidence.log import StoredRecord
 
@@ -39,6 +39,44 @@ def _local(ts: float, tz: ZoneInfo) -> str:
 def _gap(en: str, it: str, facts: list[LocalizedText] | None = None,
          evidence: list[StoredRecord] | None = None) -> CheckOutcome:
     return CheckOutcome(Verdict.INSUFFICIENT_EVIDENCE, {"en": en, "it": it}, facts or [], evidence or [])
+
+
+ZABBIX_KIND = "sla.zabbix.sli"
+
+
+def _zabbix_cross_check(ctx: CheckContext, results: list[SlaResult], tolerance_pp: float
+                        ) -> tuple[list[LocalizedText], list[StoredRecord]]:
+    """Zabbix's SLI for the same instances and month against the probes' availability: a
+    disagreement beyond the tolerance is stated in the document (the probes still decide)."""
+    from collectors.sla.zabbix import compare
+
+    facts: list[LocalizedText] = []
+    used: list[StoredRecord] = []
+    by_instance = {r.instance: r for r in results}
+    for src in ctx.config.zabbix_sources():
+        snap = ctx.snapshot(src.id, ctx.max_age, ("sli",))
+        if isinstance(snap, EvidenceGap):
+            facts.append({"en": f"Zabbix cross-check not available: {snap.reason['en']}",
+                          "it": f"Verifica incrociata con Zabbix non disponibile: {snap.reason['it']}"})
+            continue
+        for rec in snap.of_kind(ZABBIX_KIND):
+            r = by_instance.get(str(rec.payload.get("instance")))
+            if r is None or not rec.subject.endswith("/" + ctx.period.label) or r.availability is None:
+                continue
+            used.append(rec)
+            sli = float(rec.payload["sli"])
+            differs = compare(r.availability, sli, tolerance_pp)
+            if differs:
+                facts.append({"en": f"{r.instance}: {differs}",
+                              "it": f"{r.instance}: Zabbix riporta {sli:.3f} %, le sonde {_pct(r.availability)}: "
+                                    f"differiscono di più di {tolerance_pp:g} punti percentuali."})
+            else:
+                facts.append({"en": f"{r.instance}: Zabbix reports {sli:.3f} % for {ctx.period.label}, within "
+                                    f"{tolerance_pp:g} points of the probes.",
+                              "it": f"{r.instance}: Zabbix riporta {sli:.3f} % per {ctx.period.label}, entro "
+                                    f"{tolerance_pp:g} punti dalle sonde."})
+        used.append(snap.run_record)
+    return facts, used
 
 
 def availability(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]) -> CheckOutcome:
@@ -101,6 +139,9 @@ def availability(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]
                   + (f", MTTR {_dur(r.mttr_s)}, più lunga {_dur(r.longest_s)}" if r.mttr_s is not None else "")
                   + (f"; budget di errore usato {r.error_budget_used * 100:.0f} %" if r.error_budget_used is not None
                      else "") + "."})
+    cross, cross_records = _zabbix_cross_check(ctx, results, float(params["agreement_tolerance_pp"]))
+    facts += cross
+    evidence += cross_records
     if gathered.broken:
         facts.append({"en": f"The sources could not read everything: {'; '.join(gathered.broken[:5])}.",
                       "it": f"Le fonti non hanno letto tutto: {'; '.join(gathered.broken[:5])}."})

@@ -59,7 +59,7 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util import parse_url
 
 from collectors.base import Emitter, SourceFailed
-from collectors.sla.samples import SECTION, Sample, day_of, emit_samples
+from collectors.sla.samples import SECTION, Sample, day_of, emit_columns, split_by_day
 from evidence.scrub import REDACTED, scrub_text
 
 SOURCE_TYPE = "prometheus"
@@ -118,21 +118,34 @@ class PrometheusError(Exception):
         self.status = status
 
 
+Columns = tuple[list[float], list[int]]  # sample times (Unix seconds) and 0/1, in the order returned
+
+
 @dataclass
 class ChunkRead:
     """What one chunk's query gave. `warnings` non-empty means Prometheus said the answer may be
-    incomplete: the samples are real and kept, the chunk is reported as a failure."""
+    incomplete: the samples are real and kept, the chunk is reported as a failure. The samples are
+    kept as columns per (instance, vantage), in that order (not one object per sample)."""
 
     start: datetime
     end: datetime
     query: str
     raw: bytes
-    samples: list[Sample]
+    series: dict[tuple[str, str], Columns] = field(default_factory=dict)
     skipped: int = 0  # values neither 0 nor 1 (NaN, 0.5, histograms)
     outside: int = 0  # samples outside [start, end) the window also returned (the other chunk's)
     label_values: set[str] = field(default_factory=set)  # instance label values with samples
     ambiguous: list[str] = field(default_factory=list)  # instance/vantage pairs with several series
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return sum(len(t) for t, _ in self.series.values())
+
+    @property
+    def samples(self) -> list[Sample]:
+        return [Sample(t, vantage, instance, up == 1) for (instance, vantage), (times, ups) in self.series.items()
+                for t, up in zip(times, ups, strict=True)]
 
 
 def _tls_options(verify_tls: bool | str | Path) -> dict[str, Any]:
@@ -294,7 +307,7 @@ class PrometheusReader:
 
     def _parse(self, start: datetime, end: datetime, query: str, raw: bytes, result: list[Any]) -> ChunkRead:
         lo, hi = to_ms(start), to_ms(end)
-        got = ChunkRead(start, end, query, raw, [])
+        got = ChunkRead(start, end, query, raw)
         per_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for series in result:
             metric = series.get("metric") if isinstance(series, dict) else None
@@ -317,15 +330,25 @@ class PrometheusReader:
                 labels = "; ".join(_labels(s["metric"]) for s in group)
                 got.ambiguous.append(f"{instance}/{vantage}: {len(group)} series ({labels})")
                 continue
-            got.samples += self._samples(group[0]["values"], lo / 1000, hi / 1000, instance, vantage, got)
+            times, ups = self._columns(group[0]["values"], lo / 1000, hi / 1000, got)
+            if times:
+                got.series[(instance, vantage)] = (times, ups)
         return got
 
     @staticmethod
-    def _samples(values: list[Any], lo: float, hi: float, instance: str, vantage: str, got: ChunkRead) -> list[Sample]:
+    def _columns(values: list[Any], lo: float, hi: float, got: ChunkRead) -> Columns:
         """The 0/1 samples of one series with lo <= t < hi (Unix seconds; Prometheus writes whole
-        milliseconds, which compare exactly as the same decimal on both sides)."""
-        out: list[Sample] = []
-        append = out.append
+        milliseconds, which compare exactly as the same decimal on both sides), as columns."""
+        if values:  # the usual answer: [number, "0"|"1"] pairs, all in the window -- checked as a whole
+            try:
+                stamps, texts = zip(*values, strict=True)
+                if set(map(type, stamps)) <= {int, float} and set(texts) <= {"0", "1"}:
+                    times = list(map(float, stamps))
+                    if all(lo <= t < hi for t in times):
+                        return times, [1 if text == "1" else 0 for text in texts]
+            except (TypeError, ValueError):
+                pass  # something else in there: point by point below
+        times, ups = [], []
         for point in values:
             try:
                 stamp, text = point
@@ -336,20 +359,20 @@ class PrometheusReader:
             if t < lo or t >= hi:
                 got.outside += 1
                 continue
-            if text == "1":
-                append(Sample(t, vantage, instance, True))
-            elif text == "0":
-                append(Sample(t, vantage, instance, False))
+            if text == "1" or text == "0":
+                times.append(t)
+                ups.append(1 if text == "1" else 0)
             else:
                 try:
                     value = float(text)
                 except (TypeError, ValueError):
                     value = math.nan
                 if value in (0.0, 1.0):  # "1.0", "0e0": not how Prometheus writes them, still 0/1
-                    append(Sample(t, vantage, instance, value == 1.0))
+                    times.append(t)
+                    ups.append(1 if value == 1.0 else 0)
                 else:
                     got.skipped += 1
-        return out
+        return times, ups
 
     def read(self, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime, bytes, list[Sample]]]:
         """(chunk start, chunk end, raw response, samples) for each chunk of [start, end), in order.
@@ -433,7 +456,8 @@ class _Run:
     def __init__(self, collector: PrometheusCollector, out: Emitter, build: dict[str, Any] | None) -> None:
         self.c, self.out, self.reader, self.src = collector, out, collector.reader, collector.source_id
         self.build = build
-        self.pending: dict[str, list[Sample]] = defaultdict(list)  # UTC day -> samples not yet stored
+        # UTC day -> (instance, vantage) -> parts of its columns not yet stored, in the order read
+        self.pending: dict[str, dict[tuple[str, str], list[Columns]]] = defaultdict(dict)
         self.responses: dict[str, list[str]] = defaultdict(list)  # UTC day -> artifacts of its chunks
         self.seen: set[str] = set()
         self.chunk_log: list[dict[str, Any]] = []
@@ -484,8 +508,9 @@ class _Run:
     def _keep(self, lo: datetime, hi: datetime, got: ChunkRead, entry: dict[str, Any]) -> None:
         sha = self.out.artifact(got.raw, "application/json")
         got.raw = b""
-        entry.update({"sha256": sha, "samples": len(got.samples), "skipped": got.skipped})
-        self.totals.update(samples=len(got.samples), skipped=got.skipped)
+        count = got.count
+        entry.update({"sha256": sha, "samples": count, "skipped": got.skipped})
+        self.totals.update(samples=count, skipped=got.skipped)
         self.seen |= got.label_values
         for problem in got.ambiguous:
             self._fail(lo, hi, f"several series for one instance and vantage, none kept: {problem}; "
@@ -501,13 +526,16 @@ class _Run:
             if day >= last:
                 break
             day = (datetime.fromisoformat(day) + timedelta(days=1)).strftime("%Y-%m-%d")
-        for s in got.samples:
-            self.pending[day_of(s.t)].append(s)
+        for key, (times, ups) in got.series.items():
+            for sample_day, positions in split_by_day(times):
+                part = ((times, ups) if positions is None
+                        else ([times[i] for i in positions], [ups[i] for i in positions]))
+                self.pending[sample_day].setdefault(key, []).append(part)
 
     def _store_days_before(self, cutoff: str | None) -> None:
         """Store the days before *cutoff* (all with None): no later chunk can add to them."""
         for day in sorted(d for d in set(self.pending) | set(self.responses) if cutoff is None or d < cutoff):
-            samples, shas = self.pending.pop(day, []), tuple(dict.fromkeys(self.responses.pop(day, [])))
+            parts, shas = self.pending.pop(day, {}), tuple(dict.fromkeys(self.responses.pop(day, [])))
 
             def record(kind: str, subject: str, payload: dict[str, Any], *, artifacts: tuple[str, ...] = (),
                        _shas: tuple[str, ...] = shas) -> None:
@@ -517,4 +545,7 @@ class _Run:
                                      "url": self.reader.shown_url}
             if self.c.interval_s is not None:
                 extra["interval_s"] = self.c.interval_s
-            emit_samples(record, self.out.artifact, self.src, samples, **extra)
+            series: dict[tuple[str, str], dict[str, list[Any]]] = {key: {"t": [t for times, _ in chunks for t in times] if len(chunks) > 1 else chunks[0][0],
+                            "up": [u for _, ups in chunks for u in ups] if len(chunks) > 1 else chunks[0][1]}
+                      for key, chunks in parts.items()}
+            emit_columns(record, self.out.artifact, self.src, series, **extra)

@@ -1,9 +1,10 @@
-"""Build the Prometheus sample collector from its configuration."""
+"""Build the Prometheus and Zabbix SLA collectors from their configuration."""
 
 from __future__ import annotations
 
-from attest.config import LoadedConfig, PrometheusSlaSource
+from attest.config import LoadedConfig, PrometheusSlaSource, ZabbixSlaSource
 from collectors.sla.prometheus import PrometheusCollector, PrometheusReader
+from collectors.sla.zabbix import ZabbixClient, ZabbixSlaCollector
 
 
 def prometheus_collector(config: LoadedConfig, source: PrometheusSlaSource) -> PrometheusCollector:
@@ -13,3 +14,10 @@ def prometheus_collector(config: LoadedConfig, source: PrometheusSlaSource) -> P
                               timeout_s=source.timeout_s, verify_tls=verify,
                               bearer_token=config.prometheus_token(source))
     return PrometheusCollector(source.id, reader, days=source.history_days, interval_s=source.interval_s)
+
+
+def zabbix_collector(config: LoadedConfig, source: ZabbixSlaSource) -> ZabbixSlaCollector:
+    verify = source.verify_tls if isinstance(source.verify_tls, bool) else str(config.resolve(source.verify_tls))
+    client = ZabbixClient(source.url, config.zabbix_token(source), timeout_s=source.timeout_s, verify_tls=verify)
+    return ZabbixSlaCollector(source.id, client, source.slaid, dict(source.services), months=source.months,
+                              time_zone=source.time_zone)

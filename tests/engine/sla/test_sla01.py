@@ -94,7 +94,7 @@ def test_worst_instance_decides_and_a_single_failed_probe_does_not_count(month) 
 
 
 def test_under_target_fails_with_the_numbers(month) -> None:  # type: ignore[no-untyped-def]
-    results, big = month
+    results, _ = month
     bellini = results["bellini"]
     assert bellini.verdict == Verdict.FAIL
     assert "< the contracted 99 %" in bellini.reason["en"] and "98.0" in bellini.reason["en"]
