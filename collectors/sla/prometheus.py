@@ -545,7 +545,11 @@ class _Run:
                                      "url": self.reader.shown_url}
             if self.c.interval_s is not None:
                 extra["interval_s"] = self.c.interval_s
-            series: dict[tuple[str, str], dict[str, list[Any]]] = {key: {"t": [t for times, _ in chunks for t in times] if len(chunks) > 1 else chunks[0][0],
-                            "up": [u for _, ups in chunks for u in ups] if len(chunks) > 1 else chunks[0][1]}
-                      for key, chunks in parts.items()}
+            series: dict[tuple[str, str], dict[str, list[Any]]] = {}
+            for key, chunks in parts.items():  # a day's parts, chunk after chunk
+                if len(chunks) == 1:
+                    series[key] = {"t": chunks[0][0], "up": chunks[0][1]}
+                else:
+                    series[key] = {"t": [t for times, _ in chunks for t in times],
+                                   "up": [u for _, ups in chunks for u in ups]}
             emit_columns(record, self.out.artifact, self.src, series, **extra)
