@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from attest.config import PbxTenantEntry
 from attest.errors import BadInput
 from collectors.pbx.endpoints import Endpoint
 
@@ -29,20 +30,8 @@ class InventoryError(BadInput):
     pass
 
 
-class TenantEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    extensions: list[str] = Field(default_factory=list)
-    endpoints: list[str] = Field(default_factory=list)
-
-    @field_validator("extensions", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        if isinstance(value, str | int):
-            return [str(value)]
-        if isinstance(value, list):
-            return [str(v) if isinstance(v, int) else v for v in value]
-        return value
+# The same shape as a PBX source's `tenants` in attest.yaml: one model for both.
+TenantEntry = PbxTenantEntry
 
 
 class InventoryModel(BaseModel):

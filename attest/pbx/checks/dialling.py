@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from attest.pbx.checks import CheckSpec, check
 from attest.pbx.checks.common import needs, one_per_pair, verdict
-from attest.pbx.checks.steps import chain_steps, ext_step, match_step, start_step
+from attest.pbx.checks.steps import actors, chain_steps, ext_step, match_step, start_step
 from attest.pbx.facts import Pbx, Reached, Start
 from attest.pbx.reach import Call, Match
 from attest.pbx.result import CheckResult, Finding
@@ -159,6 +159,6 @@ def sensitive_apps(pbx: Pbx, spec: CheckSpec) -> CheckResult:
                 (start_step(start, who), *chain_steps(start.context, reached.match.chain),
                  f"{reached.match.ext.name} in {reached.match.context} ({reached.match.ext.loc})", *call.trail,
                  f"priority {call.priority.number}: {call.priority.app}({call.args}) ({call.loc})"),
-                (start.tenant,) if start.tenant else ()))
+                actors(start)))
     return spec.passed(f"{len(findings)} sensitive application call(s) reachable from phones (listed for review; "
                        "the other checks judge them).", findings)

@@ -6,7 +6,7 @@ import re
 
 from attest.pbx.checks import CheckSpec, check
 from attest.pbx.checks.common import needs, one_per_pair, verdict
-from attest.pbx.checks.steps import call_step, chain_steps, ext_step, match_step, start_step
+from attest.pbx.checks.steps import actors, call_step, chain_steps, ext_step, match_step, path_to_call, start_step
 from attest.pbx.facts import NUMBER_CARRIERS, Pbx
 from attest.pbx.reach import Call, Match, caller_controlled
 from attest.pbx.result import CheckResult, Finding
@@ -74,7 +74,7 @@ def intercom(pbx: Pbx, spec: CheckSpec) -> CheckResult:
             base = (start_step(start, "{t0}" if start.tenant else "an endpoint"), *chain_steps(start.context, m.chain))
             facts.append(Finding(f"{m.ext.name} in {m.context} makes phones answer by themselves (paging/intercom)",
                                  first.loc.file, first.loc.line, (*base, ext_step(m), call_step(first)),
-                                 (start.tenant,) if start.tenant else ()))
+                                 actors(start)))
             if start.tenant is None:
                 continue
             for c in calls:  # literal page groups naming another tenant's devices
@@ -139,10 +139,9 @@ def conference(pbx: Pbx, spec: CheckSpec) -> CheckResult:
             continue
         for r in pbx.reached(start.context, "confbridge", "meetme"):
             call = r.call
-            steps = (start_step(start, "{t0}" if start.tenant else "an endpoint"),
-                     *chain_steps(start.context, r.match.chain), ext_step(r.match), *call.trail, call_step(call))
+            steps = path_to_call(start, r.match, call)
             for room, how in _rooms(pbx, start.context, (split_args(call.args) or [""])[0].strip()):
-                who = (start.tenant,) if start.tenant else ()
+                who = actors(start)
                 finding = Finding(f"conference room {room} is reachable from {start.context}", call.loc.file,
                                   call.loc.line, (*steps, how) if how else steps, who)
                 if start.tenant is None or room.startswith("(chosen at run time"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from attest.pbx.checks import CheckSpec, check
 from attest.pbx.checks.common import needs, one_per_pair, verdict
-from attest.pbx.checks.steps import call_step, chain_steps, ext_step, start_step
+from attest.pbx.checks.steps import path_to_call
 from attest.pbx.facts import Pbx
 from attest.pbx.result import CheckResult, Finding
 from collectors.pbx.conf import split_args
@@ -30,8 +30,7 @@ def lot_users(pbx: Pbx) -> dict[str, dict[str, Finding]]:
             if call.app == "park" and generated and lot in lots and not lots[lot].parkext_exclusive:
                 lot = own_lot  # a non-exclusive park extension parks into the caller's own lot
             verb = "parks calls into" if call.app == "park" else "can pick up calls parked in"
-            steps = (start_step(start), *chain_steps(start.context, r.match.chain), ext_step(r.match), *call.trail,
-                     call_step(call))
+            steps = path_to_call(start, r.match, call)
             users.setdefault(lot, {}).setdefault(start.tenant, Finding(
                 f"{{t0}} {verb} lot {lot} (extension {r.match.ext.name} in {r.match.context})", call.loc.file,
                 call.loc.line, steps, (start.tenant,)))

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from attest.pbx.checks import CheckSpec, check
 from attest.pbx.checks.common import needs, one_per_pair, verdict
-from attest.pbx.checks.steps import call_step, chain_steps, ext_step, match_step, start_step
+from attest.pbx.checks.steps import actors, call_step, chain_steps, ext_step, match_step, path_to_call, start_step
 from attest.pbx.facts import Pbx, Reached, Start
 from attest.pbx.reach import caller_controlled, substitute
 from attest.pbx.result import CheckResult, Finding
@@ -232,10 +232,9 @@ def pickupchan(pbx: Pbx, spec: CheckSpec) -> CheckResult:
         for reached in pbx.reached(start.context, "pickupchan"):
             m, call = reached.match, reached.call
             channels = split_args(call.args)[0] if call.args else ""
-            steps = (start_step(start, "{t0}" if start.tenant else "an endpoint"),
-                     *chain_steps(start.context, m.chain), ext_step(m), *call.trail, call_step(call))
+            steps = path_to_call(start, m, call)
             facts.append(Finding(f"PickupChan({channels}) is reachable from {start.context}", call.loc.file,
-                                 call.loc.line, steps, (start.tenant,) if start.tenant else ()))
+                                 call.loc.line, steps, actors(start)))
             if start.tenant is None:
                 continue
             if "${" in channels:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from attest.pbx.checks import CheckSpec, check
 from attest.pbx.checks.common import needs, one_per_pair, verdict
-from attest.pbx.checks.steps import call_step, chain_steps, ext_step, start_step
+from attest.pbx.checks.steps import actors, path_to_call
 from attest.pbx.facts import Pbx, Reached, Start
 from attest.pbx.reach import caller_controlled
 from attest.pbx.result import CheckResult, Finding
@@ -40,12 +40,6 @@ def _spy_calls(pbx: Pbx, app: str) -> list[tuple[Start, Reached]]:
     return found
 
 
-def _steps(start: Start, reached: Reached) -> tuple[str, ...]:
-    m, call = reached.match, reached.call
-    who = "{t0}" if start.tenant else "an endpoint"
-    return (start_step(start, who), *chain_steps(start.context, m.chain), ext_step(m), *call.trail, call_step(call))
-
-
 def _others(pbx: Pbx, tenant: str) -> list[str]:
     return [t for t in pbx.tenants if t != tenant]
 
@@ -78,7 +72,7 @@ def unscoped_chanspy(pbx: Pbx, spec: CheckSpec) -> CheckResult:
         options = parse_options(args[1] if len(args) > 1 else "")
         if "g" in options or "e" in options:
             continue  # scoped by group or by an enforced list: SPY-02 judges it
-        steps = _steps(start, reached)
+        steps = path_to_call(start, reached.match, reached.call)
         caller_chosen = caller_controlled(prefix)
         if "w" in options or "W" in options:
             continue  # whispering: paging built on ChanSpy, which SPY-05 judges
@@ -86,7 +80,7 @@ def unscoped_chanspy(pbx: Pbx, spec: CheckSpec) -> CheckResult:
         facts.append(Finding(f"ChanSpy({call.args}) is reachable by dialling {reached.match.ext.name} from "
                              f"{start.context}: it can listen to "
                              + ("any call" if not prefix else f"channels starting with {prefix}"),
-                             call.loc.file, call.loc.line, steps, (start.tenant,) if start.tenant else ()))
+                             call.loc.file, call.loc.line, steps, actors(start)))
         if start.tenant is None:
             continue
         for other in _others(pbx, start.tenant):
@@ -117,10 +111,10 @@ def spygroup_scoping(pbx: Pbx, spec: CheckSpec) -> CheckResult:
         options = parse_options(args[1] if len(args) > 1 else "")
         if "g" not in options and "e" not in options:
             continue
-        steps = _steps(start, reached)
+        steps = path_to_call(start, reached.match, reached.call)
         facts.append(Finding(f"ChanSpy({call.args}) is scoped by "
                              + (f"group(s) {options['g']}" if "g" in options else f"the list {options['e']}"),
-                             call.loc.file, call.loc.line, steps, (start.tenant,) if start.tenant else ()))
+                             call.loc.file, call.loc.line, steps, actors(start)))
         if start.tenant is None:
             continue
         for other in _others(pbx, start.tenant):
@@ -159,9 +153,9 @@ def extenspy(pbx: Pbx, spec: CheckSpec) -> CheckResult:
         call = reached.call
         target = (split_args(call.args) or [""])[0].strip()
         exten, _, context = target.partition("@")
-        steps = _steps(start, reached)
+        steps = path_to_call(start, reached.match, reached.call)
         facts.append(Finding(f"ExtenSpy({call.args}) is reachable from {start.context}", call.loc.file,
-                             call.loc.line, steps, (start.tenant,) if start.tenant else ()))
+                             call.loc.line, steps, actors(start)))
         if start.tenant is None:
             continue
         for other in _others(pbx, start.tenant):
@@ -185,11 +179,11 @@ def call_seize(pbx: Pbx, spec: CheckSpec) -> CheckResult:
     for app in ("bridge", "bridgewait"):
         for start, reached in _spy_calls(pbx, app):
             call = reached.call
-            steps = _steps(start, reached)
+            steps = path_to_call(start, reached.match, reached.call)
             chosen = any(k in call.args for k in ("${EXTEN", "CHANNELS(", "BRIDGEPEER", "${ARG"))
             facts.append(Finding(f"{call.priority.app}({call.args}) is reachable from {start.context}"
                                  + (": it joins a call chosen by the digits dialled" if chosen else ""),
-                                 call.loc.file, call.loc.line, steps, (start.tenant,) if start.tenant else ()))
+                                 call.loc.file, call.loc.line, steps, actors(start)))
             if start.tenant is None:
                 continue
             named = [o for o, _ in pbx.device_tenants(call.args) if o != start.tenant]
@@ -215,9 +209,9 @@ def whisper_paging(pbx: Pbx, spec: CheckSpec) -> CheckResult:
         if "w" not in options and "W" not in options:
             continue
         prefix = args[0].strip()
-        steps = _steps(start, reached)
+        steps = path_to_call(start, reached.match, reached.call)
         facts.append(Finding(f"ChanSpy({call.args}) whispers into channels chosen by {prefix or 'nothing'}",
-                             call.loc.file, call.loc.line, steps, (start.tenant,) if start.tenant else ()))
+                             call.loc.file, call.loc.line, steps, actors(start)))
         if start.tenant is None:
             continue
         # The page group is what the same extension's path names as devices.

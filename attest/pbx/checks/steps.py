@@ -42,11 +42,18 @@ def call_step(call: Call, suffix: str = "") -> str:
 
 
 def path_to_call(start: Start, m: Match, call: Call, dialled: str | None = None, suffix: str = "") -> tuple[str, ...]:
-    steps = [start_step(start), *chain_steps(start.context, m.chain)]
+    """Endpoint → context → includes → extension → jumps → the call (an unmapped endpoint when
+    the start belongs to no tenant)."""
+    steps = [start_step(start, "{t0}" if start.tenant else "an endpoint"), *chain_steps(start.context, m.chain)]
     steps.append(match_step(dialled, m) if dialled is not None else ext_step(m))
     steps += list(call.trail)
     steps.append(call_step(call, suffix))
     return tuple(steps)
+
+
+def actors(start: Start) -> tuple[str, ...]:
+    """The tenants a finding about *start* involves: its own, if it has one."""
+    return (start.tenant,) if start.tenant else ()
 
 
 def where(loc: Loc | None) -> tuple[str | None, int | None]:

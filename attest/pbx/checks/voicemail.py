@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from attest.pbx.checks import CheckSpec, check
 from attest.pbx.checks.common import needs, one_per_pair, verdict
-from attest.pbx.checks.steps import call_step, chain_steps, ext_step, start_step
+from attest.pbx.checks.steps import actors, path_to_call
 from attest.pbx.facts import Pbx
 from attest.pbx.reach import caller_controlled
 from attest.pbx.result import CheckResult, Finding
@@ -74,8 +74,7 @@ def open_login(pbx: Pbx, spec: CheckSpec) -> CheckResult:
             call = r.call
             box, context = _vm_context((split_args(call.args) or [""])[0])
             open_box = not box or caller_controlled(box)
-            steps = (start_step(start, "{t0}" if start.tenant else "an endpoint"),
-                     *chain_steps(start.context, r.match.chain), ext_step(r.match), *call.trail, call_step(call))
+            steps = path_to_call(start, r.match, call)
             if not open_box:
                 # a fixed mailbox: fine when it is the caller's own, a leak when it is another tenant's
                 options = split_args(call.args)[1] if len(split_args(call.args)) > 1 else ""
@@ -89,7 +88,7 @@ def open_login(pbx: Pbx, spec: CheckSpec) -> CheckResult:
                 continue
             facts.append(Finding(f"VoiceMailMain({call.args}) asks the caller which mailbox of context {context} "
                                  "to open", call.loc.file, call.loc.line, steps,
-                                 (start.tenant,) if start.tenant else ()))
+                                 actors(start)))
             if start.tenant is None:
                 continue
             searched = list(vm.contexts) if vm.searchcontexts else [context]
@@ -121,10 +120,9 @@ def directory(pbx: Pbx, spec: CheckSpec) -> CheckResult:
             call = r.call
             args = split_args(call.args) if call.args else [""]
             context = args[0].strip() if args[0].strip() and "${" not in args[0] else "default"
-            steps = (start_step(start, "{t0}" if start.tenant else "an endpoint"),
-                     *chain_steps(start.context, r.match.chain), ext_step(r.match), *call.trail, call_step(call))
+            steps = path_to_call(start, r.match, call)
             facts.append(Finding(f"Directory lists the names in voicemail context {context}", call.loc.file,
-                                 call.loc.line, steps, (start.tenant,) if start.tenant else ()))
+                                 call.loc.line, steps, actors(start)))
             if start.tenant is None:
                 continue
             for other, (box, loc) in _owners(pbx, context).items():
