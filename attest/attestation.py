@@ -52,6 +52,39 @@ class FactTable(Frozen):
     rows: list[list[str]] = Field(default_factory=list)
 
 
+SpanState = Literal["down", "unknown", "excluded"]  # unknown = no data; excluded = announced maintenance
+
+
+class TimelineSpan(Frozen):
+    """A stretch of a timeline lane that was not plainly up."""
+
+    start: datetime
+    end: datetime
+    state: SpanState
+
+
+class TimelineLane(Frozen):
+    """One instance's month: every moment in [Timeline.start, Timeline.measured_until) that no
+    span covers was up; nothing after measured_until has been judged."""
+
+    label: str
+    spans: list[TimelineSpan] = Field(default_factory=list)
+    # 0: the spans are exact. Otherwise spans closer than this many seconds were drawn together
+    # (the worst state kept) because the lane had too many to show; the figures are unaffected.
+    resolution_s: int = 0
+
+
+class Timeline(Frozen):
+    """A month at a glance (SLA-01): the data of the chart the document draws, not the picture."""
+
+    title: LocalizedText
+    start: datetime  # the whole period
+    end: datetime
+    measured_until: datetime  # the as-of instant, or the period end
+    time_zone: str  # days are drawn in this zone
+    lanes: list[TimelineLane]
+
+
 class Result(Frozen):
     """One control judged for one tenant."""
 
@@ -63,6 +96,7 @@ class Result(Frozen):
     reason: LocalizedText  # plain words a customer can read, per language
     facts: list[LocalizedText] = Field(default_factory=list)  # the tenant's own facts behind the verdict
     tables: list[FactTable] = Field(default_factory=list)  # the same facts, tabulated where a list is long
+    timelines: list[Timeline] = Field(default_factory=list)  # drawn as charts (SLA-01's month)
     evidence: list[str] = Field(default_factory=list)  # leaf hashes (hex) of the records used
     max_evidence_age: str = ""  # e.g. "36h", as in the catalog
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, TypeVar
 
-from attest.attestation import FactTable, LocalizedText, Result, Verdict
+from attest.attestation import FactTable, LocalizedText, Result, Timeline, Verdict
 from attest.canonical import digest_of, utc_iso
 from attest.catalog import Control, load_catalog
 from attest.config import LoadedConfig, TenantConfig
@@ -64,6 +64,8 @@ SECTION_WORDS: dict[str, LocalizedText] = {
     "storage": {"en": "the storage configuration", "it": "la configurazione dello storage"},
     "backup": {"en": "the backup jobs and backups", "it": "i job di backup e i backup"},
     "tasks": {"en": "the backup task history", "it": "lo storico delle attività di backup"},
+    "events": {"en": "the guests' start, stop and migration history",
+               "it": "lo storico di avvii, arresti e migrazioni delle istanze"},
     "firewall": {"en": "the firewall configuration", "it": "la configurazione del firewall"},
     "datastores": {"en": "the backup datastores", "it": "i datastore di backup"},
     "snapshots": {"en": "the backup snapshots", "it": "gli snapshot di backup"},
@@ -221,6 +223,7 @@ class CheckOutcome:
     facts: list[LocalizedText] = field(default_factory=list)
     evidence: list[StoredRecord] = field(default_factory=list)
     tables: list[FactTable] = field(default_factory=list)
+    timelines: list[Timeline] = field(default_factory=list)
 
 
 class CheckContext:
@@ -396,7 +399,8 @@ def _result(control: Control, outcome: CheckOutcome, config_records: Sequence[St
             cited.append(rec.leaf_hex)
     title = {str(k): v for k, v in e.title.items()}
     return Result(control_id=e.id, title=title, duty=e.duty, severity=e.severity, verdict=outcome.verdict,
-                  reason=outcome.reason, facts=outcome.facts, tables=outcome.tables, evidence=cited,
+                  reason=outcome.reason, facts=outcome.facts, tables=outcome.tables, timelines=outcome.timelines,
+                  evidence=cited,
                   max_evidence_age=e.max_evidence_age)
 
 

@@ -16,6 +16,7 @@ from attest.config import TenantConfig
 from attest.controls.sla_evidence import describe_window, gather, maintenance
 from attest.engine import CheckContext, CheckOutcome, EvidenceGap
 from attest.sla import SlaResult, evaluate, merge_worst
+from attest.sla.timeline import month_timeline
 from evidence.log import StoredRecord
 
 
@@ -151,6 +152,9 @@ def availability(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]
                         columns=[{"en": "instance", "it": "istanza"}, {"en": "start", "it": "inizio"},
                                  {"en": "end", "it": "fine"}, {"en": "duration", "it": "durata"}],
                         rows=rows)] if rows else []
+    timelines = [month_timeline(results, ctx.period.start, ctx.period.end, end, ctx.period.time_zone,
+                                {"en": f"The month {ctx.period.label} at a glance",
+                                 "it": f"Il mese {ctx.period.label} in sintesi"})]
     low = [r for r in results if r.coverage is None or r.coverage < min_coverage]
     if low:
         names = ", ".join(f"{r.instance} {_pct(r.coverage)}" for r in low)
@@ -159,7 +163,7 @@ def availability(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]
                   "not measured to state an availability.",
             "it": f"La copertura è inferiore al {min_coverage * 100:g} % richiesto ({names}): una parte troppo grande "
                   "del mese non è stata misurata per dichiarare una disponibilità.",
-        }, facts, evidence, tables)
+        }, facts, evidence, tables, timelines)
     worst = merge_worst(results)
     assert worst.availability is not None  # coverage > 0 means some up or down time
     verdict = Verdict.PASS if worst.availability >= target else Verdict.FAIL
@@ -170,4 +174,4 @@ def availability(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]
         "it": f"Disponibilità {_pct(worst.availability)} {comparison} al {tenant.sla_target:g} % contrattuale "
               f"(istanza peggiore {worst.instance}; copertura {_pct(worst.coverage)}; {worst.outage_count} "
               "interruzioni).",
-    }, facts, evidence, tables)
+    }, facts, evidence, tables, timelines)

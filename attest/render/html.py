@@ -20,8 +20,9 @@ import yaml
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 from markupsafe import Markup
 
-from attest.attestation import Attestation, FactTable, LocalizedText, Result, Verdict
+from attest.attestation import Attestation, FactTable, LocalizedText, Result, Timeline, Verdict
 from attest.render.qr import qr_svg
+from attest.render.timeline import timeline_svg
 
 TEMPLATE = "attestation.html.j2"
 STYLESHEET = "attestation.css"
@@ -187,6 +188,13 @@ class TableView:
 
 
 @dataclass(frozen=True)
+class ChartView:
+    title: str
+    svg: Markup
+    notes: list[str]  # what the picture cannot say: drawn resolution, period not over yet
+
+
+@dataclass(frozen=True)
 class ResultView:
     anchor: str
     control_id: str
@@ -199,6 +207,7 @@ class ResultView:
     hidden_in_print: str  # "… and N more" when the PDF lists only the first hashes
     max_age: str
     tables: list[TableView]
+    charts: list[ChartView]
 
 
 @dataclass(frozen=True)
@@ -232,6 +241,17 @@ def table_view(table: FactTable, lang: str) -> TableView:
     )
 
 
+def chart_view(tl: Timeline, lang: str) -> ChartView:
+    words = translations(lang)["timeline"]
+    title = localized(tl.title, lang)
+    notes = [words["coarse"].format(lane=lane.label, minutes=format_int(lane.resolution_s // 60, lang))
+             for lane in tl.lanes if lane.resolution_s]
+    if tl.measured_until < tl.end:
+        notes.append(words["until"].format(when=format_instant(tl.measured_until, lang)))
+    label = words["label"].format(title=title, tz=tl.time_zone)
+    return ChartView(title=title, svg=Markup(timeline_svg(tl, words["legend"], label)), notes=notes)
+
+
 def duty_views(results: list[ResultView], att: Attestation, lang: str) -> list[DutyView]:
     """The details grouped by duty, duties in the order the translations list them."""
     names = translations(lang)["duties"]
@@ -257,6 +277,7 @@ def result_view(result: Result, index: int, lang: str) -> ResultView:
         hidden_in_print=t["labels"]["more_evidence"].format(n=hidden) if hidden > 0 else "",
         max_age=format_duration(result.max_evidence_age, lang) if result.max_evidence_age else "",
         tables=[table_view(table, lang) for table in result.tables],
+        charts=[chart_view(tl, lang) for tl in result.timelines],
     )
 
 
