@@ -349,7 +349,9 @@ def evidence_add(
         kind: Annotated[str, typer.Option("--kind", help="restore-test | site-certificate | maintenance-notice | "
                                                          "document", show_default=False)],
         subject: Annotated[str, typer.Option("--subject", help="What it is about: site/<id>, tenant/<id> or "
-                                                               "<source>/<qemu|lxc>/<vmid>", show_default=False)],
+                                                               "<source>/<qemu|lxc>/<vmid>; a maintenance notice: "
+                                                               "tenant/<id> (all its SLA instances) or "
+                                                               "sla/<instance>", show_default=False)],
         performed: Annotated[str | None, typer.Option("--performed", help="When the restore test (or other act) "
                                                                           "took place: YYYY-MM-DD or ISO 8601")]
         = None,
@@ -358,10 +360,27 @@ def evidence_add(
         title: Annotated[str | None, typer.Option("--title", help="A short title")] = None,
         note: Annotated[str | None, typer.Option("--note", help="A note for the auditor")] = None,
         by: Annotated[str | None, typer.Option("--by", help="Who adds it (default: user@host)")] = None,
+        window_start: Annotated[str | None, typer.Option("--window-start", help="maintenance-notice: when the "
+                                                                                "announced window starts (ISO 8601 "
+                                                                                "with offset)")] = None,
+        window_end: Annotated[str | None, typer.Option("--window-end", help="maintenance-notice: when it ends "
+                                                                            "(at most 7 days after the start)")]
+        = None,
+        announced: Annotated[str | None, typer.Option("--announced", help="maintenance-notice: when the notice was "
+                                                                          "sent to the customers (ISO 8601 with "
+                                                                          "offset; default: now)")] = None,
         config: ConfigOpt = None) -> None:
-    """Store a document no API holds (restore-test log, site certificate…) in the evidence log."""
+    """Store a document no API holds (restore-test log, site certificate, maintenance notice…) in the evidence
+    log."""
     from attest.period import parse_instant
-    from collectors.manual import add_manual_evidence
+    from collectors.manual import NOTICE, NoticeWindow, add_manual_evidence
+
+    def instant(option: str, text: str) -> datetime:
+        try:
+            return parse_instant(text)
+        except (ValueError, BadInput) as exc:
+            raise BadInput(f"{option} {text!r}: not an ISO 8601 instant with an offset (e.g. "
+                           "2026-12-05T02:00:00+01:00 or 2026-12-05T01:00:00Z)") from exc
 
     performed_at = None
     if performed:
@@ -371,13 +390,35 @@ def evidence_add(
         except (ValueError, BadInput) as exc:
             raise BadInput(f"--performed {performed!r}: not a date (YYYY-MM-DD) or an ISO 8601 instant "
                            "with offset") from exc
+    window = None
+    if kind != NOTICE:
+        given = [o for o, v in (("--window-start", window_start), ("--window-end", window_end),
+                                ("--announced", announced)) if v is not None]
+        if given:
+            raise BadInput(f"{'/'.join(given)}: only for --kind {NOTICE}")
+    elif window_start is None or window_end is None:
+        missing = "/".join(o for o, v in (("--window-start", window_start), ("--window-end", window_end)) if v is None)
+        raise BadInput(f"{missing}: a maintenance notice needs the window it announces (ISO 8601 with an offset, "
+                       "e.g. --window-start 2026-12-05T02:00:00+01:00 --window-end 2026-12-05T04:00:00+01:00)")
+    else:
+        window = NoticeWindow(instant("--window-start", window_start), instant("--window-end", window_end),
+                              instant("--announced", announced) if announced else None)
     with _workspace(config) as (loaded, log):
         added = add_manual_evidence(loaded, log, _signer(loaded), kind=kind, path=file, subject=subject,
                                     performed_at=performed_at, reference=reference, title=title, note=note,
-                                    added_by=by, wait_s=RUN_WAIT_S)
+                                    added_by=by, window=window, wait_s=RUN_WAIT_S)
     rec = added.record
     err.print(f"[green]✓[/green] {rec.kind} for {rec.subject}: {file.name} (sha256 {added.sha256[:16]}…) is record "
               f"#{rec.idx}, signed in checkpoint {added.checkpoint.id}")
+    w = rec.payload.get("window")
+    if w:
+        lead = (parse_instant(w["start"]) - parse_instant(w["announced_at"])).total_seconds() / 3600
+        err.print(f"  window {w['start']} – {w['end']} for {', '.join(w['instances'])}, announced "
+                  f"{w['announced_at']}" + (f" ({lead:.1f} h ahead): SLA-01 excludes it for contracts whose "
+                                            "notice_hours is at most that" if lead >= 0 else ""),
+                  highlight=False)
+    for n in added.notes:
+        err.print(f"[yellow]note:[/yellow] {n}", highlight=False)
 
 
 @app.command("pbx-check")

@@ -5,6 +5,12 @@ The file is stored as an artifact exactly as given (its SHA-256 is what a reader
 against) and described by one record in its own run, with who added it and when, so it sits in
 the log like collected evidence: Merkle-hashed, covered by a signed checkpoint, cited by checks.
 The input is untrusted: size-limited, type-sniffed, refused when truncated or empty.
+
+A maintenance notice (the email or PDF sent to customers) also carries the window it announces
+and when it was announced: `window {start, end, announced_at, instances}`, the instances being
+the SLA instances it covers (`sla/<instance>`, or every SLA instance of `tenant/<id>` when it is
+added). SLA-01 reads these records; whether the notice came early enough is its judgement, not
+this module's.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import hashlib
 import re
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from attest.canonical import utc_iso
@@ -31,6 +37,10 @@ KINDS = {
     "document": "manual.document",
 }
 MAX_BYTES = 50 * 1024 * 1024  # a certificate or a test log, not a disk image
+NOTICE = "maintenance-notice"
+# A planned maintenance window, not a way to exclude a week of outages from the SLA: longer work
+# is announced as several windows.
+MAX_WINDOW = timedelta(days=7)
 
 _GUEST_SUBJECT = re.compile(r"^(?P<src>[a-z0-9][a-z0-9_-]*)/(?P<type>qemu|lxc)/(?P<vmid>\d{1,9})$")
 
@@ -40,6 +50,16 @@ class AddedEvidence:
     record: StoredRecord
     checkpoint: SignedCheckpoint
     sha256: str
+    notes: tuple[str, ...] = ()  # what the person adding it should know (e.g. a late announcement)
+
+
+@dataclass(frozen=True)
+class NoticeWindow:
+    """The maintenance window a notice announces. *announced_at* None: the moment it is added."""
+
+    start: datetime
+    end: datetime
+    announced_at: datetime | None = None
 
 
 def sniff_media_type(data: bytes) -> str:
@@ -114,6 +134,62 @@ def check_subject(config: LoadedConfig, kind: str, subject: str, reference: str 
                    f"with source one of {', '.join(sorted(pve)) or '(none)'}")
 
 
+def notice_instances(config: LoadedConfig, subject: str) -> list[str]:
+    """The SLA instances a maintenance notice about *subject* covers: `sla/<instance>` (an
+    instance some tenant lists in sla_instances) or `tenant/<id>` (all of its SLA instances)."""
+    listed = {i for t in config.model.tenants for i in t.sla_instances}
+    if subject.startswith("sla/"):
+        instance = subject.removeprefix("sla/")
+        if instance not in listed:
+            raise BadInput(f"--subject {subject!r}: no tenant lists {instance!r} in sla_instances (listed: "
+                           f"{', '.join(sorted(listed)) or 'none'})")
+        return [instance]
+    if subject.startswith("tenant/"):
+        tenant = next((t for t in config.model.tenants if t.id == subject.removeprefix("tenant/")), None)
+        if tenant is None:
+            raise BadInput(f"--subject {subject!r}: unknown tenant")
+        if not tenant.sla_instances:
+            raise BadInput(f"--subject {subject!r}: tenant {tenant.id} has no sla_instances, so there is no SLA "
+                           "a maintenance window could be excluded from; list them in the config first")
+        return list(dict.fromkeys(tenant.sla_instances))
+    raise BadInput(f"--subject {subject!r}: a maintenance notice is about tenant/<id> (all its SLA instances) or "
+                   "sla/<instance> (an instance listed in some tenant's sla_instances)")
+
+
+def check_window(window: NoticeWindow | None, now: datetime) -> tuple[dict[str, str], list[str]]:
+    """The notice's window as stored (UTC ISO 8601) and notes for whoever adds it; BadInput when it
+    is missing, has no offset, ends before it starts, is longer than MAX_WINDOW, or its
+    announcement is in the future or after the window ended."""
+    if window is None:
+        raise BadInput("--window-start/--window-end: a maintenance notice needs the window it announces "
+                       "(ISO 8601 with an offset, e.g. --window-start 2026-12-05T02:00:00+01:00)")
+    announced = window.announced_at or now
+    for name, moment in (("--window-start", window.start), ("--window-end", window.end),
+                         ("--announced", announced)):
+        if moment.tzinfo is None:
+            raise BadInput(f"{name} {moment.isoformat()}: give a time zone offset or Z")
+    start, end, announced = (m.astimezone(UTC) for m in (window.start, window.end, announced))
+    if end <= start:
+        raise BadInput(f"--window-end {utc_iso(end)}: not after --window-start {utc_iso(start)}")
+    if end - start > MAX_WINDOW:
+        raise BadInput(f"--window-start/--window-end: {(end - start) / timedelta(hours=1):g} h is longer than the "
+                       f"{MAX_WINDOW.days} days a maintenance window may last; announce longer work as several "
+                       "windows")
+    if announced > now:
+        raise BadInput(f"--announced {utc_iso(announced)}: in the future")
+    if announced > end:
+        if window.announced_at is None:
+            raise BadInput(f"the window ended on {utc_iso(end)}, before now: give --announced, the time the notice "
+                           "was sent to the customers")
+        raise BadInput(f"--announced {utc_iso(announced)}: after the window ended ({utc_iso(end)}); a notice sent "
+                       "afterwards announces nothing (store it with --kind document)")
+    notes = []
+    if announced > start:
+        notes.append(f"announced {utc_iso(announced)}, after the window started ({utc_iso(start)}): it is on record "
+                     "but SLA-01 will never exclude it")
+    return {"start": utc_iso(start), "end": utc_iso(end), "announced_at": utc_iso(announced)}, notes
+
+
 def default_author() -> str:
     try:
         user = getpass.getuser()
@@ -125,11 +201,23 @@ def default_author() -> str:
 def add_manual_evidence(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSigner, *, kind: str,
                         path: Path, subject: str, performed_at: datetime | None = None,
                         reference: str | None = None, title: str | None = None, note: str | None = None,
-                        added_by: str | None = None, wait_s: float = 0) -> AddedEvidence:
+                        added_by: str | None = None, window: NoticeWindow | None = None,
+                        wait_s: float = 0, now: datetime | None = None) -> AddedEvidence:
+    """Store *path* as manual evidence of *kind* about *subject*; *window* is required for (and
+    only for) a maintenance notice. Everything is checked before the log is touched."""
     if kind not in KINDS:
         raise BadInput(f"--kind {kind!r}: one of {', '.join(KINDS)}")
-    check_subject(config, kind, subject, reference)
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    notice: dict[str, object] | None = None
+    notes: list[str] = []
+    if kind == NOTICE:
+        instances = notice_instances(config, subject)
+        times, notes = check_window(window, now)
+        notice = {**times, "instances": instances}
+    else:
+        if window is not None:
+            raise BadInput(f"--window-start/--window-end/--announced: only for --kind {NOTICE}")
+        check_subject(config, kind, subject, reference)
     if kind == "restore-test" and performed_at is None:
         raise BadInput("--performed: give the date the restore test was performed (YYYY-MM-DD or ISO 8601)")
     if performed_at is not None and performed_at > now:
@@ -151,9 +239,11 @@ def add_manual_evidence(config: LoadedConfig, log: EvidenceLog, signer: Checkpoi
         "added_by": added_by or default_author(),
         "added_at": utc_iso(now),
     }
+    if notice is not None:
+        payload["window"] = notice
     stored = log.append(run_id, [NewRecord(source=SOURCE, kind=KINDS[kind], subject=subject, payload=payload,
                                            collected_at=now, artifacts=(stored_sha,))])
     checkpoint = log.finish_run(run_id, "ok", signer, {"sources": [{
         "source": SOURCE, "type": "manual", "status": "ok", "error": None, "started_at": utc_iso(now),
         "finished_at": utc_iso(now), "records": 1, "sections": ["manual"], "failures": []}]})
-    return AddedEvidence(stored[0], checkpoint, sha)
+    return AddedEvidence(stored[0], checkpoint, sha, tuple(notes))
