@@ -228,10 +228,12 @@ class CheckOutcome:
 
 class CheckContext:
     def __init__(self, config: LoadedConfig, log: EvidenceLog, as_of: datetime, period: Period,
-                 config_record: StoredRecord, tenant_records: dict[str, StoredRecord]) -> None:
+                 config_record: StoredRecord, tenant_records: dict[str, StoredRecord],
+                 now: datetime | None = None) -> None:
         self.config = config
         self.log = log
         self.as_of = as_of
+        self.now = max(now or as_of, as_of)  # when the judging happens (the as-of instant may be past)
         self.period = period
         self.config_record = config_record
         self.tenant_records = tenant_records
@@ -285,6 +287,18 @@ class CheckContext:
         start = since or self.period.start
         return [self._snap(o) for o in self.outcomes(source_id)
                 if o.finished_at >= start and self._usable(o, sections)]
+
+    def settled_collections(self, source_id: str, sections: Sequence[str], since: datetime,
+                            settle: timedelta) -> tuple[list[Snapshot], datetime]:
+        """`collections()`, plus — once the period has ended — those finished up to *settle* after
+        its end (and before now), with the instant the search stopped at. Only for time-stamped
+        observations *of* the period (probe samples): a monitor read every morning delivers the
+        month's last day after the month. Later collections are never used."""
+        if self.as_of < self.period.end or settle <= timedelta(0):
+            return self.collections(source_id, sections, since), self.as_of
+        until = max(min(self.period.end + settle, self.now), self.as_of)
+        found = [o for o in self.log.source_outcomes(source_id) if since <= o.finished_at <= until]
+        return [self._snap(o) for o in found if self._usable(o, sections)], until
 
     def candidates(self, source_id: str, max_age: timedelta, sections: Sequence[str]) -> list[Snapshot] | EvidenceGap:
         """The usable collections no older than *max_age*, newest first, or why there is none."""
@@ -425,7 +439,8 @@ def judge(ctx: CheckContext, controls: Sequence[Control], tenant: TenantConfig) 
 
 
 def evaluate(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSigner, period: Period,
-             as_of: datetime | None = None, tenant_ids: Sequence[str] | None = None, wait_s: float = 0) -> Evaluation:
+             as_of: datetime | None = None, tenant_ids: Sequence[str] | None = None, wait_s: float = 0,
+             now: datetime | None = None) -> Evaluation:
     """Record the configuration used, close with a checkpoint (which first checks that the log
     still matches its signed checkpoints), then judge.
 
@@ -435,7 +450,7 @@ def evaluate(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSigner, p
     as_of = (as_of or period.as_of()).astimezone(UTC).replace(microsecond=0)
     tenants = [config.tenant(t) for t in tenant_ids] if tenant_ids else list(config.model.tenants)
     controls = load_catalog()
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)  # given only by tests that judge a past month "the day after"
     run_id = log.begin_run("evaluate", signer, wait_s)
     tenant_parts = {t.id: config.tenant_part(t) for t in config.model.tenants}
     # Tenants enter the provider-wide record only through the digest of the whole configuration:
@@ -449,6 +464,6 @@ def evaluate(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSigner, p
     stored = log.append(run_id, records)
     checkpoint = log.finish_run(run_id, "ok", signer, {"config_digest": config.digest})
     config_record, tenant_records = stored[0], {r.subject.removeprefix("tenant/"): r for r in stored[1:]}
-    ctx = CheckContext(config, log, as_of, period, config_record, tenant_records)
+    ctx = CheckContext(config, log, as_of, period, config_record, tenant_records, now=now)
     results = {t.id: judge(ctx, controls, t) for t in tenants}
     return Evaluation(run_id, checkpoint, config_record, period, as_of, results)

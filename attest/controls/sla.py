@@ -7,13 +7,13 @@ on any instance makes the verdict `insufficient_evidence`, whatever the availabi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from attest.attestation import FactTable, LocalizedText, Verdict
 from attest.config import TenantConfig
-from attest.controls.sla_evidence import describe_window, gather, maintenance
+from attest.controls.sla_evidence import Window, describe_window, gather, maintenance, notice_records
 from attest.engine import CheckContext, CheckOutcome, EvidenceGap
 from attest.sla import SlaResult, evaluate, merge_worst
 from attest.sla.timeline import month_timeline
@@ -97,19 +97,23 @@ def availability(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]
     target = tenant.sla_target / 100
     min_coverage = float(params["min_coverage"]) / 100
     notice = float(params["notice_hours"])
-    gathered = gather(ctx, instances, start, end)
+    settle = timedelta(hours=float(params["settle_hours"]))
+    gathered = gather(ctx, instances, start, end, settle)
     results: list[SlaResult] = []
     facts: list[LocalizedText] = []
+    all_windows: list[Window] = []
     for instance in instances:
         inst = gathered.instances[instance]
         windows = maintenance(ctx, instance, start, end, notice)
+        all_windows += windows
         facts += [describe_window(w, notice) for w in windows]
         results.append(evaluate(
             {v: s for v, s in inst.series.items()}, interval=inst.interval_s or 60.0, start=start.timestamp(),
             end=end.timestamp(), confirm_after=int(params["confirm_after"]),
             exclusions=[(w.start.timestamp(), w.end.timestamp()) for w in windows if w.excluded],
             conservative=bool(params["conservative"]), target=target, instance=instance))
-    evidence = [r for i in instances for r in gathered.instances[i].records] + gathered.runs
+    evidence = ([r for i in instances for r in gathered.instances[i].records] + gathered.runs
+                + notice_records(all_windows))
     span = f"{_local(start.timestamp(), tz)} – {_local(end.timestamp(), tz)} ({ctx.period.time_zone})"
     facts.insert(0, {
         "en": f"Period {ctx.period.label}: {span}, {_dur(end.timestamp() - start.timestamp())} "
@@ -126,6 +130,13 @@ def availability(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]
               f"{params['confirm_after']} interrogazioni fallite consecutive da un punto, e solo se la maggior "
               "parte dei punti con dati concorda"
               + ("; il tempo senza dati conta come giù (modalità prudente)." if params["conservative"] else ".")})
+    if gathered.searched_until > ctx.as_of:
+        facts.insert(2, {
+            "en": f"The month is over: samples of it collected up to {_local(gathered.searched_until.timestamp(), tz)} "
+                  f"({params['settle_hours']:g} h after its end at most) were used; later collections are not.",
+            "it": f"Il mese è chiuso: sono stati usati i suoi campioni raccolti fino al "
+                  f"{_local(gathered.searched_until.timestamp(), tz)} (al massimo {params['settle_hours']:g} h dopo "
+                  "la fine); le raccolte successive no."})
     for r in results:
         facts.append({
             "en": f"{r.instance}: availability {_pct(r.availability)}, coverage {_pct(r.coverage)}; up "

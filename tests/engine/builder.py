@@ -313,6 +313,6 @@ def period() -> Period:
 
 
 def judge(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSigner, control: str,
-          as_of: datetime = AS_OF) -> dict[str, Result]:
-    ev = evaluate(config, log, signer, period(), as_of)
+          as_of: datetime = AS_OF, now: datetime | None = None) -> dict[str, Result]:
+    ev = evaluate(config, log, signer, period(), as_of, now=now)
     return {t: next(r for r in results if r.control_id == control) for t, results in ev.results.items()}
