@@ -69,9 +69,10 @@ def run_demo(directory: Path, period: str | None, err: Console, out: Console) ->
     if not (directory / CONFIG_NAME).exists():
         init_workspace(directory)
         err.print(f"Created demo workspace {directory}")
-    with LabProcess(directory / "lab", pbs=True) as lab:
+    now = int(time.time())  # one instant for the lab's history and the probes: their events line up
+    with LabProcess(directory / "lab", pbs=True, now=now) as lab:
         err.print(f"Simulated Proxmox VE cluster listening on {lab.url}, Proxmox Backup Server on {lab.pbs_url}")
-        point_at_lab(directory, lab.url, Path(lab.ca_path), lab.pbs_url)
+        point_at_lab(directory, lab.url, Path(lab.ca_path), lab.pbs_url, now=now)
         loaded = load_config(directory / CONFIG_NAME)
         _period(loaded, period)  # refuse a period that has not started before collecting anything
         log = EvidenceLog.open(loaded.database_url, loaded.evidence_dir)

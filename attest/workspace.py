@@ -86,13 +86,14 @@ def _pbx_sources(world: LabWorld) -> list[dict[str, Any]]:
     return sources
 
 
-def write_demo_sla(directory: Path, world: LabWorld, time_zone: str = "Europe/Rome") -> None:
-    """Probe samples for the month so far (rewritten on every demo run, up to now)."""
-    from attest.lab.sla_data import write_demo_probes
-    from attest.period import current_period
+def write_demo_sla(directory: Path, world: LabWorld, time_zone: str = "Europe/Rome", now: int | None = None) -> None:
+    """Probe samples for the month so far (rewritten on every demo run, up to *now*, default the
+    current time). Give the lab's `now` so its task history places the outages' causes at the
+    instants the probes saw them (`attest.lab.sla_data.demo_outages`)."""
+    from attest.lab.sla_data import demo_window, write_demo_probes
 
-    start = int(current_period(time_zone).start.timestamp())
-    write_demo_probes(directory / "monitoring" / "probes.csv", world, start, int(datetime.now(UTC).timestamp()))
+    start, end = demo_window(int(datetime.now(UTC).timestamp()) if now is None else now, time_zone)
+    write_demo_probes(directory / "monitoring" / "probes.csv", world, start, end)
 
 
 def write_demo_pbx(directory: Path, world: LabWorld) -> None:
@@ -186,10 +187,12 @@ def init_workspace(directory: Path, *, force: bool = False, source_url: str = "h
     return write_config(directory, config_document(world, source_url, verify_tls, pbs_url, pbx=True, sla=True))
 
 
-def point_at_lab(directory: Path, url: str, ca_path: Path, pbs_url: str | None = None) -> Path:
-    """Rewrite the demo workspace's sources to the running lab (its ports and CA change per start)."""
+def point_at_lab(directory: Path, url: str, ca_path: Path, pbs_url: str | None = None,
+                 now: int | None = None) -> Path:
+    """Rewrite the demo workspace's sources to the running lab (its ports and CA change per start).
+    *now*: the lab's `now`, so the probes end where its history does."""
     rel_ca = os.path.relpath(ca_path, directory)
-    world = demo_world()
+    world = demo_world(now=now)
     write_demo_pbx(directory, world)
-    write_demo_sla(directory, world)
+    write_demo_sla(directory, world, now=now)
     return write_config(directory, config_document(world, url, rel_ca, pbs_url, pbx=True, sla=True))

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from attest.lab.lifecycle import LifeEvent, lifecycle_events
 from attest.lab.world import LabBackupJob, LabGuest, LabPbsDatastore, LabPbsJob, LabStorage, LabWorld
 
 DAY = 86400
@@ -149,7 +150,8 @@ class GuestBackup:
 
 @dataclass(frozen=True)
 class Task:
-    """One finished task of a node's task list (vzdump, or the daily apt update)."""
+    """One finished task of a node's task list (vzdump, the daily apt update, or a guest's or the
+    node's start, stop, reboot or migration: `attest.lab.lifecycle`)."""
 
     node: str
     type: str
@@ -162,6 +164,7 @@ class Task:
     status: str  # "OK" or the error text
     job: LabBackupJob | None = None
     backups: tuple[GuestBackup, ...] = ()
+    target: str | None = None  # migrations: the node it went to
 
     @property
     def upid(self) -> str:
@@ -237,6 +240,8 @@ class BackupHistory:
         for job in world.backup_jobs:
             if job.enabled:
                 self._run_job(job)
+        for event in lifecycle_events(world, self.since):
+            self.tasks_by_node.setdefault(event.node, []).append(self._lifecycle_task(event))
         for node in world.nodes:
             self.tasks_by_node[node.name] += self._apt_updates(node.name)
             self.tasks_by_node[node.name].sort(key=lambda t: (t.starttime, t.upid), reverse=True)
@@ -292,6 +297,12 @@ class BackupHistory:
                             pstart=stable(node, t, "pstart", modulo=0x7FFFFFFF), starttime=start,
                             endtime=start + 6, status="OK"))
         return [t for t in out if t.endtime <= self.world.now]
+
+    @staticmethod
+    def _lifecycle_task(e: LifeEvent) -> Task:
+        return Task(e.node, e.type, e.id, e.user, pid=0x1000 + stable(e.node, e.start, e.type, e.id, modulo=0x3FFFFF),
+                    pstart=stable(e.node, e.start, "pstart", modulo=0x7FFFFFFF), starttime=e.start,
+                    endtime=e.end, status=e.status, target=e.target)
 
     # -- snapshots --
 
@@ -442,9 +453,11 @@ def _guest_lines(world: LabWorld, b: GuestBackup, storage: LabStorage) -> list[s
 
 def task_log(world: LabWorld, task: Task) -> list[str]:
     """The task's log, line by line, as `/nodes/{node}/tasks/{upid}/log` numbers them."""
-    if task.type != "vzdump" or task.job is None:
+    if task.type == "aptupdate":
         return ["starting apt-get update", "Hit:1 http://download.proxmox.com/debian/pve trixie InRelease",
                 "Reading package lists...", "TASK OK"]
+    if task.type != "vzdump" or task.job is None:
+        return _lifecycle_log(world, task)
     storage = world.storage(task.job.storage)
     lines = [f"INFO: starting new backup job: {_vzdump_command(task.job, task.node)}"]
     for b in task.backups:
@@ -454,3 +467,25 @@ def task_log(world: LabWorld, task: Task) -> list[str]:
               "INFO: notified via target `mail-to-root`",
               "TASK ERROR: job errors" if failed else "TASK OK"]
     return lines
+
+
+def _lifecycle_log(world: LabWorld, task: Task) -> list[str]:
+    """The few lines PVE logs for a start, stop, reboot or migration."""
+    kind = "CT" if task.type.startswith("vz") else "VM"
+    ip = next((n.ip for n in world.nodes if n.name == task.target), "?")
+    took = _duration(task.endtime - task.starttime)
+    if task.type == "hamigrate":
+        lines = [f"requesting HA migration for {task.id} to node {task.target}"]
+    elif task.type in ("qmigrate", "vzmigrate"):
+        begin, finish = _stamp(task.starttime), _stamp(task.endtime)
+        lines = [f"{begin} starting migration of {kind} {task.id} to node '{task.target}' ({ip})"]
+        if task.type == "vzmigrate":
+            lines = [f"{begin} shutdown CT {task.id}", *lines,
+                     f"{finish} start container on target node '{task.target}'"]
+        lines.append(f"{finish} migration finished successfully (duration {took})")
+    elif task.type in ("startall", "stopall"):
+        lines = ["Starting guests according to their boot order" if task.type == "startall"
+                 else "Stopping all guests"]
+    else:
+        lines = []
+    return [*lines, "TASK OK" if task.status == "OK" else f"TASK ERROR: {task.status}"]

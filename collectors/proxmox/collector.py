@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from collectors.base import Emitter
-from collectors.proxmox import backup, cluster, firewall, ha, inventory, storage, tasks
+from collectors.proxmox import backup, cluster, events, firewall, ha, inventory, storage, tasks
 from collectors.proxmox.client import ApiClient, ApiError
 from collectors.proxmox.context import PveContext
 
 SOURCE_TYPE = "proxmox_ve"
-SECTIONS = ("cluster", "inventory", "ha", "storage", "backup", "tasks", "firewall")
+SECTIONS = ("cluster", "inventory", "ha", "storage", "backup", "tasks", "events", "firewall")
 
 
 @dataclass
@@ -54,6 +54,7 @@ class ProxmoxCollector:
                     "storage": lambda: storage.collect(ctx),
                     "backup": lambda: backup.collect(ctx),
                     "tasks": lambda: tasks.collect(ctx),
+                    "events": lambda: events.collect(ctx),
                     "firewall": lambda: firewall.collect(ctx),
                 }
                 for name in SECTIONS:

@@ -108,7 +108,8 @@ def test_an_offline_node_fails_its_guests_and_its_parts_only(tmp_path: Path) -> 
         assert {f["subject"] for f in failures if f["section"] == "firewall"} == on_pve3 | {f"{SRC}/node/pve3"}
         assert f"{SRC}/node/pve3" in {f["subject"] for f in failures if f["section"] == "tasks"}
         assert not any(f["subject"] is None for f in failures)  # no whole section lost
-        assert set(outcome["sections"]) == {"cluster", "inventory", "ha", "storage", "backup", "tasks", "firewall"}
+        assert set(outcome["sections"]) == {"cluster", "inventory", "ha", "storage", "backup", "tasks", "events",
+                                            "firewall"}
         guests = c.records("proxmox.guest")
         assert f"{SRC}/qemu/101" in guests and guests[f"{SRC}/qemu/101"]["config_read"] is True
         # pve3's guests keep a record built from the guest list: whose they are, nothing guessed

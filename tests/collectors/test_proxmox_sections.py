@@ -33,7 +33,8 @@ def pve8(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
 def test_every_section_completes_with_no_failure(pve9: Collected) -> None:
     src = pve9.source()
     assert src.status == "ok", src.failures[:3]
-    assert src.sections == ["cluster", "inventory", "ha", "storage", "backup", "tasks", "firewall"]
+    assert src.sections == ["cluster", "inventory", "ha", "storage", "backup", "tasks", "events",
+                           "firewall"]
     [run] = pve9.log.records(kind="attest.run")
     [outcome] = run.payload["sources"]
     assert outcome["sections"] == src.sections and outcome["failures"] == []
