@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from attest.attestation import FactTable, LocalizedText, Verdict
 from attest.config import TenantConfig
+from attest.controls.sla_causes import outage_causes
 from attest.controls.sla_evidence import Window, describe_window, gather, maintenance, notice_records
 from attest.engine import CheckContext, CheckOutcome, EvidenceGap
 from attest.sla import SlaResult, evaluate, merge_worst
@@ -157,11 +158,16 @@ def availability(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]
     if gathered.broken:
         facts.append({"en": f"The sources could not read everything: {'; '.join(gathered.broken[:5])}.",
                       "it": f"Le fonti non hanno letto tutto: {'; '.join(gathered.broken[:5])}."})
-    rows = [[r.instance, _local(o.start, tz), _local(o.end, tz), _dur(o.duration)] for r in results
-            for o in r.outages]
+    causes = outage_causes(ctx, tenant, results, ctx.period.time_zone)
+    facts += causes.facts
+    evidence += causes.evidence
+    lang = tenant.language
+    rows = [[r.instance, _local(o.start, tz), _local(o.end, tz), _dur(o.duration), causes.of(r.instance, i)[lang]]
+            for r in results for i, o in enumerate(r.outages)]
     tables = [FactTable(title={"en": "Outages", "it": "Interruzioni"},
                         columns=[{"en": "instance", "it": "istanza"}, {"en": "start", "it": "inizio"},
-                                 {"en": "end", "it": "fine"}, {"en": "duration", "it": "durata"}],
+                                 {"en": "end", "it": "fine"}, {"en": "duration", "it": "durata"},
+                                 {"en": "cause (Proxmox task log)", "it": "causa (registro attività Proxmox)"}],
                         rows=rows)] if rows else []
     timelines = [month_timeline(results, ctx.period.start, ctx.period.end, end, ctx.period.time_zone,
                                 {"en": f"The month {ctx.period.label} at a glance",

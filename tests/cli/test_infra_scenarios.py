@@ -171,3 +171,17 @@ def test_pbs_unreachable_keeps_pve_evidence_and_blocks_only_what_needs_pbs(tmp_p
         assert results["acme"]["BK-04"].verdict == "insufficient_evidence", results["acme"]["BK-04"].reason
         assert results["acme"]["BK-01"].verdict == "pass"
         assert results["acme"]["FW-01"].verdict == "pass"
+
+
+def test_outage_causes_come_from_the_proxmox_task_log(verdicts: tuple[Provider, dict[str, dict[str, Result]]]
+                                                       ) -> None:
+    """greco's PBX was down when its node failed and HA started it elsewhere; horizon's short
+    outage is an HA migration someone asked for: the outage table says so, citing the task records."""
+    _, results = verdicts
+    [greco] = results["greco"]["SLA-01"].tables
+    assert greco.columns[-1]["en"] == "cause (Proxmox task log)"
+    assert "il suo nodo si è guastato" in greco.rows[0][-1] and "root@pam" in greco.rows[0][-1]  # greco reads Italian
+    [horizon] = results["horizon"]["SLA-01"].tables
+    assert horizon.rows[0][-1].startswith("HA migration of CT 109") and "ops@pve" in horizon.rows[0][-1]
+    # The acme attestation, with no outage, cites no task record.
+    assert not results["acme"]["SLA-01"].tables
