@@ -252,8 +252,11 @@ class TcpServer:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             while b"\r\n\r\n" not in self.request:
                 self.request += conn.recv(65535)
-            for piece in self.script(self.request):
-                conn.sendall(piece)
+            # The prober may hang up as soon as it has its final response: later pieces (e.g. the
+            # junk after a Content-Length-framed body) can meet a reset, which is fine here.
+            with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+                for piece in self.script(self.request):
+                    conn.sendall(piece)
             if not self.linger:
                 return
             conn.settimeout(5)
