@@ -7,7 +7,7 @@ and shipped in packs, so field names here are a stable, versioned format.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -85,6 +85,19 @@ class Timeline(Frozen):
     lanes: list[TimelineLane]
 
 
+class WaiverRef(Frozen):
+    """The accepted exception behind a `waived` result, and what the result was without it."""
+
+    justification: str
+    approver: str
+    expires: date  # applies through this day, in the provider's time zone
+    granted: date | None = None
+    reference: str = ""
+    for_all: bool = False  # a waiver for every tenant, not this one's own
+    verdict_without: Verdict
+    reason_without: LocalizedText
+
+
 class Result(Frozen):
     """One control judged for one tenant."""
 
@@ -97,6 +110,7 @@ class Result(Frozen):
     facts: list[LocalizedText] = Field(default_factory=list)  # the tenant's own facts behind the verdict
     tables: list[FactTable] = Field(default_factory=list)  # the same facts, tabulated where a list is long
     timelines: list[Timeline] = Field(default_factory=list)  # drawn as charts (SLA-01's month)
+    waiver: WaiverRef | None = None  # set when the verdict is `waived`
     evidence: list[str] = Field(default_factory=list)  # leaf hashes (hex) of the records used
     max_evidence_age: str = ""  # e.g. "36h", as in the catalog
 
@@ -177,12 +191,15 @@ class Attestation(Frozen):
 
 
 def overall_verdict(results: list[Result]) -> Verdict:
-    """Worst verdict first: any fail, else any insufficient evidence, else pass — but only when
-    at least one control actually passed: a document whose controls are all waived or not
-    applicable has proven nothing, and says so rather than "every control passed"."""
+    """Worst verdict first: any fail, else any insufficient evidence, else waived when an accepted
+    exception covers a control, else pass. Waived and pass need at least one control that actually
+    passed: a document whose controls are all waived or not applicable has proven nothing, and
+    says so rather than "every control passed"."""
     verdicts = {r.verdict for r in results}
     if Verdict.FAIL in verdicts:
         return Verdict.FAIL
     if Verdict.INSUFFICIENT_EVIDENCE in verdicts or Verdict.PASS not in verdicts:
         return Verdict.INSUFFICIENT_EVIDENCE
+    if Verdict.WAIVED in verdicts:
+        return Verdict.WAIVED  # "every control passed or is covered by an accepted exception"
     return Verdict.PASS

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import re
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -19,6 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from attest.canonical import digest_of
 from attest.errors import BadInput
+
+if TYPE_CHECKING:
+    from attest.waivers import Waiver
 
 _ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 TenantId = Annotated[str, Field(pattern=_ID)]
@@ -330,6 +334,8 @@ class AttestConfig(Strict):
     sources: list[Source] = Field(default_factory=list)
     contracts: list[ContractConfig] = Field(default_factory=list)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    # Accepted exceptions (attest/waivers.py), beside the config; none when the file is absent.
+    waivers_file: Path = Path("waivers.yaml")
     tenants: list[TenantConfig] = Field(min_length=1)
 
     @field_validator("time_zone")
@@ -405,14 +411,32 @@ class LoadedConfig:
         # The validated model, not the raw YAML: comments and key order do not change the digest,
         # and defaults that were applied are part of what was used. Where the log and documents
         # live does not change a verdict (and a database URL may carry credentials): left out.
-        return self.model.model_dump(mode="json", exclude={"database_url", "evidence_dir", "output_dir"})
+        # The waivers do change verdicts: their content is in, where the file lives is not.
+        part = self.model.model_dump(mode="json", exclude={"database_url", "evidence_dir", "output_dir",
+                                                           "waivers_file"})
+        if self.waivers:
+            part["waivers"] = [w.model_dump(mode="json") for w in self.waivers]
+        return part
+
+    @cached_property
+    def waivers(self) -> list[Waiver]:
+        from attest.catalog import load_catalog  # the catalog imports the checks, which import this module
+        from attest.waivers import load_waivers
+
+        return load_waivers(self.resolve(self.model.waivers_file), [t.id for t in self.model.tenants],
+                            [c.entry.id for c in load_catalog()])
 
     def provider_part(self) -> dict[str, Any]:
         """The configuration without its tenants: what a provider-wide record may hold. A PBX
         source's inventory names tenants: only how many it lists stays here; each tenant's own
         record (`tenant_part`) holds its entry."""
+        from attest.waivers import for_everyone
+
         part = self.canonical()
         part.pop("tenants")
+        part.pop("waivers", None)
+        if everyone := for_everyone(self.waivers):
+            part["waivers"] = everyone  # a tenant's own waiver would name it: only those for all
         for src in part["sources"]:
             if src.get("type") == "asterisk":
                 src["tenants"] = {"count": len(src["tenants"])}
@@ -425,6 +449,10 @@ class LoadedConfig:
                if tenant.id in src.tenants}
         if pbx:
             part["pbx_inventory"] = pbx
+        from attest.waivers import for_tenant
+
+        if waivers := for_tenant(self.waivers, tenant.id):
+            part["waivers"] = waivers
         return part
 
     def asterisk_sources(self, tenant_id: str | None = None) -> list[AsteriskSource]:
@@ -541,7 +569,9 @@ def load_config(path: Path) -> LoadedConfig:
         msg = first["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{path}: {_key_path(first['loc'], raw)}: {msg}{more}") from exc
     _check_control_overrides(model, path)
-    return LoadedConfig(model, path, raw)
+    loaded = LoadedConfig(model, path, raw)
+    _ = loaded.waivers  # a bad waivers.yaml is refused now, not when the first document is judged
+    return loaded
 
 
 def _check_control_overrides(model: AttestConfig, path: Path) -> None:

@@ -37,7 +37,7 @@ def _summary(docs: list[IssuedDocument], styles: dict[str, str]) -> Table:
     controls = sorted({r.control_id for _, a in atts for r in a.results})
     table = Table(title="Attest demo: one signed attestation per tenant", box=box.SIMPLE_HEAD, pad_edge=False,
                   collapse_padding=True,
-                  caption="✓ pass  ✗ fail  ? insufficient evidence  (column BK over 2 = control BK-02, …)")
+                  caption="✓ pass  ✗ fail  ? insufficient evidence  ○ waived  (column BK over 2 = control BK-02, …)")
     table.add_column("tenant", no_wrap=True)
     for c in controls:  # two-line headers (family over number) keep the table within 80 columns
         table.add_column(_short(c), no_wrap=True, justify="center")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from attest.attestation import FactTable, LocalizedText, Result, Timeline, Verdict
 from attest.canonical import digest_of, utc_iso
@@ -419,6 +420,10 @@ def _result(control: Control, outcome: CheckOutcome, config_records: Sequence[St
 
 
 def judge(ctx: CheckContext, controls: Sequence[Control], tenant: TenantConfig) -> list[Result]:
+    from attest.waivers import apply
+
+    # A waiver applies through its expiry date in the provider's time zone, judged at the as-of instant.
+    day = ctx.as_of.astimezone(ZoneInfo(ctx.period.time_zone)).date()
     results = []
     for control in controls:
         params = ctx.config.control_params(tenant, control.entry.id, dict(control.entry.params))
@@ -434,7 +439,8 @@ def judge(ctx: CheckContext, controls: Sequence[Control], tenant: TenantConfig) 
                 "en": "The check could not be completed because of an internal error; no verdict is given.",
                 "it": "Il controllo non ha potuto essere completato per un errore interno; nessun esito.",
             })
-        results.append(_result(control, outcome, [ctx.config_record, ctx.tenant_records[tenant.id]]))
+        result = _result(control, outcome, [ctx.config_record, ctx.tenant_records[tenant.id]])
+        results.append(apply(result, ctx.config.waivers, tenant.id, day))
     return results
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -195,4 +196,31 @@ def point_at_lab(directory: Path, url: str, ca_path: Path, pbs_url: str | None =
     world = demo_world(now=now)
     write_demo_pbx(directory, world)
     write_demo_sla(directory, world, now=now)
+    write_demo_waivers(directory, now)
     return write_config(directory, config_document(world, url, rel_ca, pbs_url, pbx=True, sla=True))
+
+
+DEMO_WAIVERS = """\
+# Accepted exceptions (attest/waivers.py): a waived control shows as waived, never as a pass.
+waivers:
+  - control: LIST-01
+    tenant: horizon
+    justification: >-
+      The customer's SIP carrier is moving to a new address range; the whitelist is replaced
+      when the carrier confirms it, and the current list stays in force until then.
+    approver: Demo Security Officer (DEMO)
+    reference: DEMO-RISK-7
+    expires: {expires}
+"""
+
+
+def write_demo_waivers(directory: Path, now: int | None = None) -> Path:
+    """The demo's one accepted exception: horizon's whitelist waits for its SIP carrier's new
+    address range (LIST-01 shows as waived, with the justification and approver, not as a pass).
+    It expires at the end of next month, so it is in force whenever the demo runs."""
+    today = datetime.fromtimestamp(now if now is not None else time.time(), UTC).date()
+    first_of_next = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    expires = (first_of_next + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    path = directory / "waivers.yaml"
+    path.write_text(DEMO_WAIVERS.format(expires=expires.isoformat()), encoding="utf-8")
+    return path

@@ -208,6 +208,7 @@ class ResultView:
     max_age: str
     tables: list[TableView]
     charts: list[ChartView]
+    waiver: str  # the accepted exception behind a waived result, in words; "" when none
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,20 @@ def table_view(table: FactTable, lang: str) -> TableView:
         rows=[RowView([str(c) for c in row], i >= PDF_TABLE_ROW_LIMIT) for i, row in enumerate(table.rows)],
         hidden_in_print=translations(lang)["labels"]["more_rows"].format(n=hidden) if hidden > 0 else "",
     )
+
+
+def waiver_text(result: Result, lang: str) -> str:
+    w = result.waiver
+    if w is None:
+        return ""
+    t = translations(lang)
+    day = datetime(w.expires.year, w.expires.month, w.expires.day, 12, tzinfo=UTC)
+    return t["labels"]["waiver_text"].format(
+        justification=w.justification if w.justification.endswith((".", "!", "?")) else w.justification + ".",
+        approver=w.approver, expires=format_date(day, lang),
+        reference=f" ({w.reference})" if w.reference else "",
+        scope=t["labels"]["waiver_all"] if w.for_all else "",
+        without=t["verdicts"][w.verdict_without.value].lower())
 
 
 def chart_view(tl: Timeline, lang: str) -> ChartView:
@@ -278,6 +293,7 @@ def result_view(result: Result, index: int, lang: str) -> ResultView:
         max_age=format_duration(result.max_evidence_age, lang) if result.max_evidence_age else "",
         tables=[table_view(table, lang) for table in result.tables],
         charts=[chart_view(tl, lang) for tl in result.timelines],
+        waiver=waiver_text(result, lang),
     )
 
 
