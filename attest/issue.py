@@ -10,6 +10,7 @@ document (its id and file digests) is appended and signed into the log.
 from __future__ import annotations
 
 import base64
+import json
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -37,11 +38,10 @@ from attest.config import LoadedConfig, TenantConfig
 from attest.engine import Evaluation
 from attest.render.html import render_html
 from attest.render.pdf import render_pdf, stats
+from attest.schema import PREDICATE_TYPE
 from attest.signing import DSSE_SUFFIX, PDF_PRODUCER, ProviderSigner
 from evidence import merkle
 from evidence.log import DOCUMENT_KIND, EvidenceLog, LogIntegrityError, NewRecord
-
-PREDICATE_TYPE = "https://attest-pbx.org/attestation/v1"
 
 
 def tool_version() -> str:
@@ -167,9 +167,8 @@ def write_documents(att: Attestation, signer: ProviderSigner, out_dir: Path,
     rendered = rendered or render_documents(att)
     html_bytes = rendered.html.encode("utf-8")
     pdf = signer.sign_pdf(rendered.pdf, reason=f"Attestation {att.document_id}", location=att.provider.name)
-    predicate = {"document_id": att.document_id, "tenant": att.tenant.id, "period": att.period,
-                 "overall": att.overall.value, "checkpoint": {"tree_size": att.checkpoint.tree_size,
-                                                              "root_hash": att.checkpoint.root_hash}}
+    # The predicate is the attestation itself, described by the published schema (attest/schema.py).
+    predicate = json.loads(json_bytes)
     paths = (stem.with_suffix(".pdf"), stem.with_suffix(".html"), stem.with_suffix(".json"))
     _write(paths[0], pdf)
     _write(paths[1], html_bytes)
