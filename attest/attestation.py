@@ -98,6 +98,15 @@ class WaiverRef(Frozen):
     reason_without: LocalizedText
 
 
+class Term(Frozen):
+    """One parameter a control was judged with, and where its value came from."""
+
+    name: str
+    value: str  # as written in the configuration or catalog (compact JSON for lists and maps)
+    source: Literal["catalog", "contract", "tenant"]
+    contract: str | None = None  # the contract's id, when source is "contract"
+
+
 class Result(Frozen):
     """One control judged for one tenant."""
 
@@ -111,6 +120,8 @@ class Result(Frozen):
     tables: list[FactTable] = Field(default_factory=list)  # the same facts, tabulated where a list is long
     timelines: list[Timeline] = Field(default_factory=list)  # drawn as charts (SLA-01's month)
     waiver: WaiverRef | None = None  # set when the verdict is `waived`
+    terms: list[Term] = Field(default_factory=list)  # the parameters used, contract and tenant overrides marked
+    mappings: dict[str, list[str]] = Field(default_factory=dict)  # iso27001_2022, iso27017, gdpr → references
     evidence: list[str] = Field(default_factory=list)  # leaf hashes (hex) of the records used
     max_evidence_age: str = ""  # e.g. "36h", as in the catalog
 

@@ -487,6 +487,21 @@ class LoadedConfig:
                 return t
         raise BadInput(f"unknown tenant {tenant_id!r} (known: {', '.join(t.id for t in self.model.tenants)})")
 
+    def control_terms(self, tenant: TenantConfig, control_id: str, defaults: dict[str, Any]
+                      ) -> list[tuple[str, Any, str, str | None]]:
+        """The parameters of `control_params`, each with where its value came from: (name, value,
+        "catalog" | "contract" | "tenant", contract id). SLA-01's target, a tenant setting rather
+        than a catalog parameter, is listed with them: the document shows what was promised."""
+        contract = next((c for c in self.model.contracts if c.id == tenant.contract), None)
+        terms: dict[str, tuple[str, Any, str, str | None]] = {
+            k: (k, v, "catalog", None) for k, v in defaults.items()}
+        if contract:
+            terms |= {k: (k, v, "contract", contract.id) for k, v in contract.controls.get(control_id, {}).items()}
+        terms |= {k: (k, v, "tenant", None) for k, v in tenant.controls.get(control_id, {}).items()}
+        if control_id == "SLA-01":
+            terms["sla_target"] = ("sla_target", tenant.sla_target, "tenant", None)
+        return [terms[k] for k in sorted(terms)]
+
     def control_params(self, tenant: TenantConfig, control_id: str, defaults: dict[str, Any]) -> dict[str, Any]:
         """The catalog's parameters for *control_id*, overridden by the tenant's contract, then the tenant."""
         params = dict(defaults)

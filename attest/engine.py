@@ -13,6 +13,7 @@ never `pass`.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Collection, Sequence
@@ -22,7 +23,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from attest.attestation import FactTable, LocalizedText, Result, Timeline, Verdict
+from attest.attestation import FactTable, LocalizedText, Result, Term, Timeline, Verdict
 from attest.canonical import digest_of, utc_iso
 from attest.catalog import Control, load_catalog
 from attest.config import LoadedConfig, TenantConfig
@@ -406,7 +407,16 @@ class Evaluation:
     results: dict[str, list[Result]]  # tenant id -> results
 
 
-def _result(control: Control, outcome: CheckOutcome, config_records: Sequence[StoredRecord]) -> Result:
+def _terms(ctx: CheckContext, tenant: TenantConfig, control: Control) -> list[Term]:
+    return [Term(name=name, value=value if isinstance(value, str) else json.dumps(value, sort_keys=True,
+                                                                               ensure_ascii=False),
+                 source=source, contract=contract)  # type: ignore[arg-type]
+            for name, value, source, contract in ctx.config.control_terms(tenant, control.entry.id,
+                                                                          dict(control.entry.params))]
+
+
+def _result(control: Control, outcome: CheckOutcome, config_records: Sequence[StoredRecord],
+            terms: list[Term]) -> Result:
     e = control.entry
     cited = [r.leaf_hex for r in outcome.evidence]
     for rec in config_records:  # every verdict depends on the configuration it was judged with
@@ -415,8 +425,8 @@ def _result(control: Control, outcome: CheckOutcome, config_records: Sequence[St
     title = {str(k): v for k, v in e.title.items()}
     return Result(control_id=e.id, title=title, duty=e.duty, severity=e.severity, verdict=outcome.verdict,
                   reason=outcome.reason, facts=outcome.facts, tables=outcome.tables, timelines=outcome.timelines,
-                  evidence=cited,
-                  max_evidence_age=e.max_evidence_age)
+                  evidence=cited, max_evidence_age=e.max_evidence_age, terms=terms,
+                  mappings={k: list(v) for k, v in e.mappings.items()})
 
 
 def judge(ctx: CheckContext, controls: Sequence[Control], tenant: TenantConfig) -> list[Result]:
@@ -439,7 +449,8 @@ def judge(ctx: CheckContext, controls: Sequence[Control], tenant: TenantConfig) 
                 "en": "The check could not be completed because of an internal error; no verdict is given.",
                 "it": "Il controllo non ha potuto essere completato per un errore interno; nessun esito.",
             })
-        result = _result(control, outcome, [ctx.config_record, ctx.tenant_records[tenant.id]])
+        result = _result(control, outcome, [ctx.config_record, ctx.tenant_records[tenant.id]],
+                         _terms(ctx, tenant, control))
         results.append(apply(result, ctx.config.waivers, tenant.id, day))
     return results
 

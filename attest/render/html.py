@@ -209,6 +209,8 @@ class ResultView:
     tables: list[TableView]
     charts: list[ChartView]
     waiver: str  # the accepted exception behind a waived result, in words; "" when none
+    terms: str  # the parameters used, overrides first, with where each came from; "" when none
+    mappings: str  # the standards and articles the control maps to; "" when none
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,21 @@ def waiver_text(result: Result, lang: str) -> str:
         without=t["verdicts"][w.verdict_without.value].lower())
 
 
+FRAMEWORKS = {"iso27001_2022": "ISO/IEC 27001:2022", "iso27017": "ISO/IEC 27017", "gdpr": "GDPR"}
+
+
+def terms_text(result: Result, lang: str) -> str:
+    words = translations(lang)["labels"]["term_sources"]
+    # Overrides first: what was agreed for this customer is what a reader looks for.
+    ordered = sorted(result.terms, key=lambda t: (t.source == "catalog", t.name))
+    return "; ".join(f"{t.name} = {t.value} ({words[t.source].format(contract=t.contract or '')})"
+                     for t in ordered)
+
+
+def mappings_text(result: Result, lang: str) -> str:
+    return " · ".join(f"{FRAMEWORKS.get(k, k)} {', '.join(v)}" for k, v in result.mappings.items() if v)
+
+
 def chart_view(tl: Timeline, lang: str) -> ChartView:
     words = translations(lang)["timeline"]
     title = localized(tl.title, lang)
@@ -294,6 +311,8 @@ def result_view(result: Result, index: int, lang: str) -> ResultView:
         tables=[table_view(table, lang) for table in result.tables],
         charts=[chart_view(tl, lang) for tl in result.timelines],
         waiver=waiver_text(result, lang),
+        terms=terms_text(result, lang),
+        mappings=mappings_text(result, lang),
     )
 
 

@@ -64,3 +64,37 @@ def test_pbs_source_must_name_known_sites(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(_write(tmp_path, mutate))
     assert "far is placed at unknown site 'atlantis'" in str(info.value)
+
+
+def test_terms_say_where_each_value_came_from(tmp_path: Path) -> None:
+    defaults = dict(next(c.entry.params for c in load_catalog() if c.entry.id == "BK-02"))
+
+    def mutate(doc: dict[str, Any]) -> None:
+        doc["contracts"] = [{"id": "premium", "name": "Premium", "controls": {"BK-02": {"rpo_hours": 12}}}]
+        _tenant(doc, "acme")["contract"] = "premium"
+        _tenant(doc, "conti")["contract"] = "premium"
+        _tenant(doc, "conti")["controls"] = {"BK-02": {"rpo_hours": 6}}
+        _tenant(doc, "conti")["sla_target"] = 99.95
+
+    loaded = load_config(_write(tmp_path, mutate))
+    acme = {name: (value, source, contract) for name, value, source, contract
+            in loaded.control_terms(loaded.tenant("acme"), "BK-02", defaults)}
+    assert acme["rpo_hours"] == (12, "contract", "premium")
+    assert all(source == "catalog" for name, (_, source, _) in acme.items() if name != "rpo_hours")
+    conti = {name: (value, source) for name, value, source, _ in
+             loaded.control_terms(loaded.tenant("conti"), "BK-02", defaults)}
+    assert conti["rpo_hours"] == (6, "tenant")
+    sla = {name: (value, source) for name, value, source, _ in
+           loaded.control_terms(loaded.tenant("conti"), "SLA-01", {"min_coverage": 99.0})}
+    assert sla["sla_target"] == (99.95, "tenant") and sla["min_coverage"] == (99.0, "catalog")
+
+
+def test_every_control_is_catalogued_for_readers_and_auditors() -> None:
+    duties = {"dedicated", "datacenter", "cluster_ha", "backups", "sla", "firewall", "lists", "isolation"}
+    for control in load_catalog():
+        e = control.entry
+        assert set(e.title) == {"en", "it"} and set(e.explanation) == {"en", "it"}, e.id
+        assert e.duty in duties and e.severity and e.max_evidence_age, e.id
+        assert e.mappings.get("iso27001_2022") and e.mappings.get("iso27017") and e.mappings.get("gdpr"), e.id
+        assert all(ref.startswith("Art. ") for ref in e.mappings["gdpr"]), e.id
+    assert {c.entry.duty for c in load_catalog()} == duties  # every duty has at least one control
