@@ -405,6 +405,7 @@ class Evaluation:
     period: Period
     as_of: datetime
     results: dict[str, list[Result]]  # tenant id -> results
+    tenant_records: dict[str, StoredRecord] = field(default_factory=dict)  # tenant id -> its attest.tenant record
 
 
 def _terms(ctx: CheckContext, tenant: TenantConfig, control: Control) -> list[Term]:
@@ -483,4 +484,4 @@ def evaluate(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSigner, p
     config_record, tenant_records = stored[0], {r.subject.removeprefix("tenant/"): r for r in stored[1:]}
     ctx = CheckContext(config, log, as_of, period, config_record, tenant_records, now=now)
     results = {t.id: judge(ctx, controls, t) for t in tenants}
-    return Evaluation(run_id, checkpoint, config_record, period, as_of, results)
+    return Evaluation(run_id, checkpoint, config_record, period, as_of, results, tenant_records)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -36,6 +37,7 @@ from attest.attestation import (
 from attest.canonical import sha256_hex
 from attest.config import LoadedConfig, TenantConfig
 from attest.engine import Evaluation
+from attest.incremental import content_digest, current_records, render_version, unchanged
 from attest.render.html import render_html
 from attest.render.pdf import render_pdf, stats
 from attest.schema import PREDICATE_TYPE
@@ -60,6 +62,7 @@ class IssuedDocument:
     html: Path
     json: Path
     supersedes: str | None
+    unchanged: bool = False  # nothing it shows changed: the current document stays, nothing was rendered
 
 
 def build_attestation(config: LoadedConfig, evaluation: Evaluation, tenant: TenantConfig, document_id: str,
@@ -141,11 +144,17 @@ def render_documents(att: Attestation) -> Rendered:
     return Rendered(html, pdf, stats.layout_s - before[0], stats.write_s - before[1], stats.warnings - before[2])
 
 
-def render_all(atts: list[Attestation]) -> Iterator[Rendered]:
+# A worker is replaced after this many documents: WeasyPrint's memory grows about 0.3 MB per
+# document (reference/rendering.md), which a bulk run over a thousand tenants would notice.
+RECYCLE_AFTER = 50
+
+
+def render_all(atts: list[Attestation], jobs: int | None = None) -> Iterator[Rendered]:
     """Lay out every attestation, in order. WeasyPrint is single-threaded and CPU-bound (about
-    half of `attest demo`'s time), so several documents are laid out in worker processes, one
-    per core; the key never leaves this process (signing happens here)."""
-    workers = min(len(atts), os.cpu_count() or 1)
+    half of `attest demo`'s time), so several documents are laid out in *jobs* worker processes
+    (default: one per core), each recycled after RECYCLE_AFTER documents; the key never leaves
+    this process (signing happens here)."""
+    workers = min(len(atts), jobs or os.cpu_count() or 1)
     if workers < 2:
         yield from (render_documents(att) for att in atts)
         return
@@ -153,7 +162,7 @@ def render_all(atts: list[Attestation]) -> Iterator[Rendered]:
     # whose locks a forked child would inherit; the preload keeps WeasyPrint's import paid once.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["attest.issue"])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, max_tasks_per_child=RECYCLE_AFTER) as pool:
         for rendered in pool.map(render_documents, atts):
             stats.add(rendered.layout_s, rendered.write_s, rendered.warnings)  # the workers' share
             yield rendered
@@ -179,24 +188,58 @@ def write_documents(att: Attestation, signer: ProviderSigner, out_dir: Path,
     return paths
 
 
+def _issuance_leaves(evaluation: Evaluation, tenant_id: str) -> set[str]:
+    """The configuration records this evaluation wrote (new leaves, content covered by config_digest)."""
+    return {evaluation.config_record.leaf_hex, *(r.leaf_hex for t, r in evaluation.tenant_records.items()
+                                                 if t == tenant_id)}
+
+
+def _still_on_disk(out_dir: Path, previous: dict[str, Any]) -> tuple[Path, Path, Path] | None:
+    """The previous document's files, if they are all there with the digests its record signed."""
+    paths = tuple(out_dir / f"{previous.get('document_id')}.{ext}" for ext in ("pdf", "html", "json"))
+    files = previous.get("files") or {}
+    for path in paths:
+        try:
+            if sha256_hex(path.read_bytes()) != files.get(path.suffix.lstrip(".")):
+                return None
+        except OSError:
+            return None
+    return paths[0], paths[1], paths[2]
+
+
 def issue(config: LoadedConfig, log: EvidenceLog, signer: ProviderSigner, evaluation: Evaluation,
-          progress: Callable[[str], None] | None = None, wait_s: float = 0) -> list[IssuedDocument]:
+          progress: Callable[[str], None] | None = None, wait_s: float = 0, jobs: int | None = None,
+          force: bool = False) -> list[IssuedDocument]:
     """Issue one document per evaluated tenant inside a `render` run, so that every document
-    written is recorded (`attest.document`) and signed into the log, even when a later tenant fails."""
+    written is recorded (`attest.document`) and signed into the log, even when a later tenant fails.
+    A tenant whose document would show nothing new (attest/incremental.py) keeps its current
+    document, unless *force*."""
     issued: list[IssuedDocument] = []
     cited, proofs = _cited_positions(log, evaluation)
+    previous = current_records(log, evaluation.period.label)
     run_id = log.begin_run("render", signer, wait_s)
     records: list[NewRecord] = []
+    kept = 0
     try:
         atts: list[tuple[TenantConfig, str | None, Attestation]] = []
         for tenant_id in evaluation.results:
             tenant = config.tenant(tenant_id)
             supersedes = log.latest_document(tenant.id, evaluation.period.label)
             document_id = new_document_id()
+            att = build_attestation(config, evaluation, tenant, document_id, supersedes, cited, proofs)
+            before = previous.get(tenant.id)
+            out_dir = config.output_dir / tenant.id / evaluation.period.label
+            fresh = _issuance_leaves(evaluation, tenant.id)
+            if not force and before is not None and before.get("document_id") == supersedes \
+                    and unchanged(before, att, fresh) and (files := _still_on_disk(out_dir, before)) is not None:
+                issued.append(IssuedDocument(tenant.id, str(supersedes), Verdict(before["overall"]), *files,
+                                             supersedes=before.get("supersedes"), unchanged=True))
+                kept += 1
+                continue
             log.register_document(document_id, tenant.id, evaluation.period.label, supersedes)
-            atts.append((tenant, supersedes, build_attestation(config, evaluation, tenant, document_id, supersedes,
-                                                               cited, proofs)))
-        for (tenant, supersedes, att), rendered in zip(atts, render_all([a for _, _, a in atts]), strict=True):
+            atts.append((tenant, supersedes, att))
+        rendering = render_all([a for _, _, a in atts], jobs)
+        for (tenant, supersedes, att), rendered in zip(atts, rendering, strict=True):
             if progress:
                 progress(tenant.id)
             document_id = att.document_id
@@ -209,9 +252,11 @@ def issue(config: LoadedConfig, log: EvidenceLog, signer: ProviderSigner, evalua
                 "supersedes": supersedes, "overall": att.overall.value,
                 "checkpoint": {"tree_size": att.checkpoint.tree_size, "root_hash": att.checkpoint.root_hash},
                 "files": {p.suffix.lstrip("."): sha256_hex(p.read_bytes()) for p in (pdf, html, js)},
+                "content_digest": content_digest(att, _issuance_leaves(evaluation, tenant.id)),
+                "render_version": render_version(att.tool_version),
             }, collected_at=datetime.now(UTC)))
     finally:
         log.append(run_id, records)
         log.finish_run(run_id, "ok" if len(issued) == len(evaluation.results) else "partial", signer,
-                       {"documents": [d.document_id for d in issued]})
+                       {"documents": [d.document_id for d in issued if not d.unchanged], "unchanged": kept})
     return issued
