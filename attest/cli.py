@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from attest.errors import AttestError, BadInput, CheckFailed
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # the heavy modules load only in the commands that need them 
     from attest.issue import IssuedDocument
     from attest.period import Period
     from attest.signing import ProviderSigner
+    from attest.status import DocumentIndex
     from evidence.log import EvidenceLog
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -100,9 +102,8 @@ def _workspace(config: Path | None) -> Iterator[tuple[LoadedConfig, EvidenceLog]
 def _signer(loaded: LoadedConfig) -> ProviderSigner:
     from attest.signing import ProviderSigner, SigningError
 
-    s = loaded.model.provider.signing
     try:
-        return ProviderSigner.load(loaded.resolve(s.pkcs12_file), loaded.signing_password())
+        return ProviderSigner.from_config(loaded)
     except SigningError as exc:
         raise BadInput(f"provider.signing: {exc}") from exc
 
@@ -229,26 +230,33 @@ def _print_results(loaded: LoadedConfig, ev: Evaluation) -> None:
 @app.command()
 def render(config: ConfigOpt = None, tenant: TenantOpt = None,
            all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant (the default)")] = False,
-           period: PeriodOpt = None, as_of: AsOfOpt = None) -> None:
-    """Evaluate and issue signed PDF, HTML and JSON attestations (exit 0 whatever the verdicts)."""
+           period: PeriodOpt = None, as_of: AsOfOpt = None,
+           jobs: Annotated[int | None, typer.Option("--jobs", min=1, max=64, help="Render worker processes "
+                                                                              "(default: one per core)")] = None,
+           force: Annotated[bool, typer.Option("--force", help="Issue every document again, even when nothing "
+                                                               "it shows changed")] = False) -> None:
+    """Evaluate and issue signed PDF, HTML and JSON attestations (exit 0 whatever the verdicts). A tenant whose
+    document would show nothing new keeps its current one, unless --force."""
     if tenant and all_tenants:
         raise BadInput("give --tenant or --all, not both")
     with _workspace(config) as (loaded, log):
-        docs = _render(loaded, log, tenant, period, as_of)
+        docs = _render(loaded, log, tenant, period, as_of, jobs=jobs, force=force)
     _print_documents(loaded, docs)
 
 
 def _render(loaded: LoadedConfig, log: EvidenceLog, tenant: list[str] | None, period: str | None,
-            as_of: str | None) -> list[IssuedDocument]:
+            as_of: str | None, jobs: int | None = None, force: bool = False) -> list[IssuedDocument]:
     from attest.engine import evaluate as run_evaluate
     from attest.issue import issue
 
     signer = _signer(loaded)
+    # A timestamp authority that is down fails the command now, before any document id is reserved.
+    signer.check_timestamp_authority()
     p = _period(loaded, period)
     with err.status("Evaluating…") as status:
         ev = run_evaluate(loaded, log, signer, p, _as_of(as_of, p), tenant, wait_s=RUN_WAIT_S)
         return issue(loaded, log, signer, ev, progress=lambda t: status.update(f"Rendering and signing {t}…"),
-                     wait_s=RUN_WAIT_S)
+                     wait_s=RUN_WAIT_S, jobs=jobs, force=force)
 
 
 def _print_documents(loaded: LoadedConfig, docs: list[IssuedDocument]) -> None:
@@ -258,7 +266,8 @@ def _print_documents(loaded: LoadedConfig, docs: list[IssuedDocument]) -> None:
     for d in docs:
         style = VERDICT_STYLE.get(d.overall.value, "")
         rel = os.path.relpath(d.pdf.parent, Path.cwd())
-        table.add_row(d.tenant_id, f"[{style}]{d.overall.value}[/{style}]", d.document_id,
+        table.add_row(d.tenant_id, f"[{style}]{d.overall.value}[/{style}]",
+                      d.document_id + (" (unchanged: still current)" if d.unchanged else ""),
                       f"{rel}/{d.document_id}.{{pdf,html,json}}")
     out.print(table)
 
@@ -286,6 +295,7 @@ def verify(files: Annotated[list[Path], typer.Argument(help="PDF, HTML or JSON d
 
     anchor_paths = list(trust or [])
     cfg_path = _config_path(config)
+    loaded: LoadedConfig | None = None
     if config is not None or cfg_path.exists():
         from attest.config import load_config
 
@@ -294,30 +304,120 @@ def verify(files: Annotated[list[Path], typer.Argument(help="PDF, HTML or JSON d
     if not anchor_paths:
         raise BadInput("no trust anchor: pass --trust CA.pem or run where attest.yaml lists trust_anchors")
     anchors = _anchors(anchor_paths)
+    tsa_anchors = loaded.tsa_ca_certificates() if loaded else []  # trusted for timestamps only
+    statuses = _StatusLookup(loaded, anchors)
     worst = 0
-    for path in files:
-        try:
-            report = verify_file(path, anchors)
-        except UnusableInput as exc:
-            err.print(f"[yellow]UNUSABLE[/yellow] {path}: {exc}")
-            worst = max(worst, 2)
-            continue
-        if report.ok:
-            when = f", signed {report.signing_time:%Y-%m-%d %H:%M:%S %Z}" if report.signing_time else ""
-            doc = report.details.get("document_id")
-            added = report.details.get("annotations_added") or []
-            proofs = report.details.get("evidence_proofs")
-            out.print(f"[green]VALID[/green] {path}: signer {report.signer}{when}"
-                      + (f", document {doc}" if doc else "")
-                      + (f"; {proofs}" if proofs else "")
-                      + (f"; {len(added)} annotation(s) added after signing, as the signature permits" if added
-                         else ""))
-        else:
-            label = "UNTRUSTED" if report.valid and not report.trusted else "INVALID"
-            out.print(f"[red]{label}[/red] {path}: " + "; ".join(report.reasons or ["not valid"]))
-            worst = max(worst, 1)
+    try:
+        for path in files:
+            try:
+                report = verify_file(path, anchors, tsa_trust_anchors=tsa_anchors)
+            except UnusableInput as exc:
+                err.print(f"[yellow]UNUSABLE[/yellow] {path}: {exc}")
+                worst = max(worst, 2)
+                continue
+            if report.ok:
+                when = f", signed {report.signing_time:%Y-%m-%d %H:%M:%S %Z}" if report.signing_time else ""
+                ts = report.details.get("timestamp") or {}
+                if report.timestamp:
+                    when += f", timestamped {report.timestamp:%Y-%m-%d %H:%M:%S %Z} by {escape(str(ts.get('tsa')))}"
+                elif report.kind == "pdf":
+                    when += ", no timestamp (the signing time is the signer's claim)"
+                doc = report.details.get("document_id")
+                added = report.details.get("annotations_added") or []
+                proofs = report.details.get("evidence_proofs")
+                out.print(f"[green]VALID[/green] {path}: signer {report.signer}{when}"
+                          + (f", document {doc}" if doc else "")
+                          + (f"; {proofs}" if proofs else "")
+                          + (f"; {len(added)} annotation(s) added after signing, as the signature permits" if added
+                             else ""))
+                if isinstance(doc, str):
+                    # Status is reported, never judged: a superseded or revoked document is still authentic.
+                    out.print(f"  status: {statuses.describe(doc)}", highlight=False)
+            else:
+                label = "UNTRUSTED" if report.valid and not report.trusted else "INVALID"
+                out.print(f"[red]{label}[/red] {path}: " + "; ".join(report.reasons or ["not valid"]))
+                worst = max(worst, 1)
+    finally:
+        statuses.close()
     if worst:
         raise typer.Exit(worst)
+
+
+class _StatusLookup:
+    """The status of verified documents (current, superseded, revoked) for `attest verify`, from
+    the workspace's evidence log, opened read-only at the first document that needs it. A log
+    that is missing, unreachable or does not match its checkpoint leaves the status unchecked;
+    it never changes the signature verdict or the exit code."""
+
+    def __init__(self, loaded: LoadedConfig | None, anchors: list[x509.Certificate]) -> None:
+        self.loaded = loaded
+        self.anchors = anchors
+        self.log: EvidenceLog | None = None
+        self.index: DocumentIndex | None = None
+        self.problem: str | None = None if loaded else "no evidence log (run where attest.yaml is, or pass --config)"
+
+    def describe(self, document_id: str) -> str:
+        if self.index is None and self.problem is None:
+            self._load()
+        if self.index is None:
+            return f"not checked: {self.problem}"
+        return escape(self.index.status(document_id).describe())
+
+    def _load(self) -> None:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from attest.status import DocumentIndex
+
+        assert self.loaded is not None
+        url = make_url(self.loaded.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+            self.problem = escape(f"no evidence log at {url.database}")  # opening it would create an empty one
+            return
+        try:
+            self.log = _open_log(self.loaded, repair=False)  # verification writes nothing
+            self.index = DocumentIndex.load(self.log, self.anchors)
+        except (AttestError, SQLAlchemyError, ValueError) as exc:
+            self.problem = escape(str(exc))
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+
+
+@app.command()
+def revoke(document_id: Annotated[str, typer.Argument(metavar="DOCUMENT_ID", help="The id of an issued document, "
+                                                                                 "e.g. AT-7K3M9QX2D4F8HJ6TNV1R",
+                                                      show_default=False)],
+           reason: Annotated[str, typer.Option("--reason", help="Why it is revoked, in words the customer and "
+                                                                "auditors will read (at least 10 characters)",
+                                               show_default=False)],
+           by: Annotated[str | None, typer.Option("--by", help="Who revokes it (default: user@host)")] = None,
+           config: ConfigOpt = None) -> None:
+    """Revoke an issued document: one `attest.revocation` record in a run of its own, signed into the evidence
+    log. The document still verifies as authentic; `attest verify` reports it revoked. Exit 2 (nothing recorded)
+    for an unknown or malformed id, an empty or too short reason, or a document already revoked."""
+    from attest.status import MAX_BY, MAX_REASON, MIN_REASON, clean_text, parse_document_id, revoke_document
+
+    # Checked again by revoke_document; here too, so a typo is refused before the log is even opened.
+    parse_document_id(document_id)
+    clean_text("--reason", reason, MIN_REASON, MAX_REASON)
+    if by is not None:
+        clean_text("--by", by, 1, MAX_BY)
+    with _workspace(config) as (loaded, log):
+        anchors = _anchors([loaded.resolve(p) for p in loaded.model.provider.trust_anchors])
+        done = revoke_document(log, _signer(loaded), document_id, reason, by, trust_anchors=anchors,
+                               wait_s=RUN_WAIT_S)
+    rec, cp, before = done.record, done.checkpoint, done.before
+    p = rec.payload
+    err.print(f"[green]✓[/green] revoked {p['document_id']} ({escape(str(before.tenant))}, {before.period}; it was "
+              f"{before.state}): record #{rec.idx} ({rec.kind} {rec.subject}), signed in checkpoint {cp.id} "
+              f"({cp.tree_size} records, root {cp.root_hash.hex()[:16]}…)", highlight=False)
+    err.print(f"  by {escape(p['revoked_by'])} on {p['revoked_at']}: {escape(p['reason'])}", highlight=False)
+    if before.state == "current":
+        err.print(f"  {escape(str(before.tenant))}, {before.period} now has no current document: issue a new one "
+                  f"with `attest render --tenant {escape(str(before.tenant))} --period {before.period}`",
+                  highlight=False)
 
 
 @evidence_app.command("verify")
@@ -504,7 +604,7 @@ def main() -> None:
     try:
         app()  # standalone: usage errors exit 2, typer.Exit(code) exits with its code
     except AttestError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)  # a reason or path may hold "[…]"
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("aborted")

@@ -49,6 +49,7 @@ RECORD_VERSION = 1
 CHECKPOINT_VERSION = 1
 RUN_KIND = "attest.run"
 DOCUMENT_KIND = "attest.document"
+REVOCATION_KIND = "attest.revocation"  # `attest revoke`: attest/status.py
 # A run whose owner cannot be checked (another host) is presumed dead after this long.
 STALE_RUN = timedelta(hours=6)
 # RFC 8785 numbers are IEEE doubles: larger integers (byte counters) would lose digits.
@@ -651,6 +652,55 @@ class EvidenceLog:
             if rec.run_id in closed_ok and p.get("tenant") == tenant_id and p.get("period") == period:
                 latest = str(p["document_id"])
         return latest
+
+    def run_statuses(self, up_to: int | None = None) -> dict[int, str]:
+        """run id -> the status its signed `attest.run` record states (ok, partial, aborted), for
+        the runs closed below *up_to* (default: the signed size)."""
+        return {run: str(rec.payload.get("status")) for run, rec in self._closing_records(up_to).items()}
+
+    def checked_checkpoint(self, trust_anchors: Sequence[x509.Certificate] = ()) -> SignedCheckpoint | None:
+        """The latest checkpoint, once checked enough to read the log by: its signature holds over
+        its body (and, given *trust_anchors*, its signer chains to one of them at its signing
+        time), the body states the log id, tree size and root it is stored with, and the log's
+        first tree-size leaves give that root. Records read below its tree size, each checked
+        against its leaf hash as it is read, are then the ones it signed.
+
+        Not `attest evidence verify`: the witness file, earlier checkpoints and the consistency
+        between them, and whether each row's query columns (kind, subject…) agree with its body
+        are left to it. None when nothing is signed yet; LogIntegrityError when the log does not
+        match its checkpoint."""
+        from evidence.verify import signature_valid
+
+        cp = self.latest_checkpoint()
+        if cp is None:
+            return None
+        hint = "run `attest evidence verify`"
+        try:
+            body = json.loads(cp.body)
+            size, root, signed_at = int(body["tree_size"]), bytes.fromhex(body["root_hash"]), body["signed_at"]
+            chain = cp.signer_chain
+            signed = signature_valid(chain[0], cp.body, cp.signature)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise LogIntegrityError(f"checkpoint {cp.id} is unreadable: {hint}") from exc
+        if not signed:
+            raise LogIntegrityError(f"checkpoint {cp.id}: its signature does not match its content: {hint}")
+        if (size, root, body.get("log_id")) != (cp.tree_size, cp.root_hash, cp.log_id):
+            raise LogIntegrityError(f"checkpoint {cp.id}: the signed body differs from the stored tree size, root "
+                                    f"or log id: {hint}")
+        if trust_anchors:
+            from attest.verify import validate_signer_chain
+
+            try:
+                at = parse_utc(str(signed_at))
+            except ValueError as exc:
+                raise LogIntegrityError(f"checkpoint {cp.id} is unreadable: {hint}") from exc
+            reason = validate_signer_chain(chain, trust_anchors, at=at)
+            if reason is not None:
+                raise LogIntegrityError(f"checkpoint {cp.id} is not signed by a trusted signer: {reason}")
+        leaves = self.leaf_hashes(size)
+        if len(leaves) != size or merkle.root(leaves) != root:
+            raise LogIntegrityError(f"the log no longer matches signed checkpoint {cp.id}: {hint}")
+        return cp
 
     def _closing_records(self, up_to: int | None = None) -> dict[int, StoredRecord]:
         """run id -> its signed `attest.run` record. Two closing records for one run, or one
