@@ -13,6 +13,7 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -22,6 +23,8 @@ from attest.canonical import digest_of
 from attest.errors import BadInput
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from attest.waivers import Waiver
 
 _ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -59,15 +62,72 @@ def reveal(env: str | None, file: Path | None, base: Path, what: str) -> str:
     raise ConfigError(f"{what}: no secret reference (set *_env or *_file)")
 
 
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
 class SigningConfig(Strict):
+    """The provider key (PKCS#12) and, optionally, an RFC 3161 timestamp authority: with
+    ``tsa_url`` every PDF is signed PAdES B-T, or not at all if the TSA fails; without, B-B."""
+
     pkcs12_file: Path
     password_env: str | None = None
     password_file: Path | None = None
+    tsa_url: str | None = Field(default=None, description="RFC 3161 timestamp authority, http(s)://host[:port]/path")
+    tsa_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    tsa_ca_file: Path | None = None  # PEM: the CA(s) the TSA certificate must chain to
+    tsa_username: str | None = Field(default=None, min_length=1)  # HTTP basic auth, with a password ref
+    tsa_password_env: str | None = None
+    tsa_password_file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_tsa_password(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "tsa_password" in data:
+            raise ValueError("tsa_password: secrets are not written in the config; "
+                             "use tsa_password_env or tsa_password_file")
+        return data
+
+    @field_validator("tsa_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError as exc:
+            raise ValueError(f"tsa_url {value!r} is not a valid URL: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"tsa_url must be an http:// or https:// URL with a host, not {value!r}")
+        if "@" in parts.netloc:
+            raise ValueError("tsa_url must not carry credentials: use tsa_username with tsa_password_env "
+                             "or tsa_password_file")
+        if parts.fragment or any(c.isspace() for c in value):
+            raise ValueError(f"tsa_url {value!r} has a fragment or white space")
+        return value
 
     @model_validator(mode="after")
-    def _one_password_ref(self) -> SigningConfig:
+    def _refs(self) -> SigningConfig:
         if bool(self.password_env) == bool(self.password_file):
             raise ValueError("give exactly one of password_env or password_file")
+        # Set and meaningful: a dumped-and-reloaded config carries every key, with None or the default.
+        defaults = {"tsa_timeout_s": type(self).model_fields["tsa_timeout_s"].default}
+        tsa_keys = sorted(k for k in self.model_fields_set if k.startswith("tsa_") and k != "tsa_url"
+                          and getattr(self, k) not in (None, defaults.get(k)))
+        if not self.tsa_url:
+            if tsa_keys:
+                raise ValueError(f"{', '.join(tsa_keys)} given without tsa_url (no timestamp authority is "
+                                 "configured, so documents would be PAdES B-B)")
+            return self
+        if self.tsa_password_env and self.tsa_password_file:
+            raise ValueError("give at most one of tsa_password_env or tsa_password_file")
+        has_password = bool(self.tsa_password_env or self.tsa_password_file)
+        if has_password != bool(self.tsa_username):
+            raise ValueError("TSA basic authentication needs both tsa_username and one of "
+                             "tsa_password_env or tsa_password_file")
+        parts = urlsplit(self.tsa_url)
+        if has_password and parts.scheme != "https" and parts.hostname not in _LOOPBACK_HOSTS:
+            raise ValueError("tsa_url is http://: the TSA password would travel in clear text; use https://")
         return self
 
 
@@ -80,6 +140,9 @@ class ProviderConfig(Strict):
     signing: SigningConfig
     trust_anchors: list[Path] = Field(min_length=1)
     demo: bool = False
+    # How long after its period a document stays valid (unless superseded or revoked first):
+    # long enough for the next month's to be issued.
+    validity_days: int = Field(default=45, ge=1, le=400)
 
 
 class Certification(Strict):
@@ -517,6 +580,27 @@ class LoadedConfig:
     def signing_password(self) -> bytes:
         s = self.model.provider.signing
         return reveal(s.password_env, s.password_file, self.base, "provider.signing.password").encode()
+
+    def tsa_credentials(self) -> tuple[str, str] | None:
+        """(user, password) for the timestamp authority's HTTP basic authentication, if configured."""
+        s = self.model.provider.signing
+        if not s.tsa_username:
+            return None
+        return s.tsa_username, reveal(s.tsa_password_env, s.tsa_password_file, self.base,
+                                      "provider.signing.tsa_password")
+
+    def tsa_ca_certificates(self) -> list[x509.Certificate]:
+        """The certificates in ``provider.signing.tsa_ca_file`` (none if unset): extra trust
+        anchors for the timestamp authority's certificate, at signing and in `attest verify`."""
+        s = self.model.provider.signing
+        if s.tsa_ca_file is None:
+            return []
+        from attest.signing import SigningError, load_certificates
+
+        try:
+            return load_certificates(self.resolve(s.tsa_ca_file), "provider.signing.tsa_ca_file")
+        except SigningError as exc:
+            raise ConfigError(f"{self.path}: {exc}") from None
 
 
 _SECRET_LOOKING = re.compile(r"(?i)^(token|token_value|password|secret|api_key|private_key|key_passphrase|passphrase)$")

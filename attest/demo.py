@@ -70,9 +70,15 @@ def run_demo(directory: Path, period: str | None, err: Console, out: Console) ->
         init_workspace(directory)
         err.print(f"Created demo workspace {directory}")
     now = int(time.time())  # one instant for the lab's history and the probes: their events line up
-    with LabProcess(directory / "lab", pbs=True, now=now) as lab:
-        err.print(f"Simulated Proxmox VE cluster listening on {lab.url}, Proxmox Backup Server on {lab.pbs_url}")
-        point_at_lab(directory, lab.url, Path(lab.ca_path), lab.pbs_url, now=now)
+    # The demo timestamp authority (workspaces made before it existed sign PAdES B-B).
+    tsa_p12 = directory / "keys" / "demo-tsa.p12"
+    tsa = tsa_p12.exists()
+    with LabProcess(directory / "lab", pbs=True, now=now, tsa_p12=tsa_p12 if tsa else None,
+                    tsa_password_file=directory / "secrets" / "signing-password" if tsa else None) as lab:
+        err.print(f"Simulated Proxmox VE cluster listening on {lab.url}, Proxmox Backup Server on {lab.pbs_url}"
+                  + (f", RFC 3161 timestamp authority on {lab.tsa_url}" if tsa else ""))
+        point_at_lab(directory, lab.url, Path(lab.ca_path), lab.pbs_url, now=now,
+                     tsa_url=lab.tsa_url if tsa else None)
         loaded = load_config(directory / CONFIG_NAME)
         _period(loaded, period)  # refuse a period that has not started before collecting anything
         log = EvidenceLog.open(loaded.database_url, loaded.evidence_dir)

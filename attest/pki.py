@@ -10,6 +10,9 @@ Choices that matter to verifiers (each checked by tests/signing):
 - Signer extended key usage emailProtection + documentSigning (RFC 9336): poppler's pdfsig asks
   NSS to validate the signer as an *email signer*, which rejects an EKU without emailProtection;
   documentSigning states the real purpose for verifiers that know it.
+- On request (``tsa=True``), a timestamp authority certificate from the same CA for the lab's RFC
+  3161 server (attest.lab.tsa): extended key usage timeStamping only, and critical, as RFC 3161
+  §2.3 requires; key usage digitalSignature (+ nonRepudiation, as most TSA certificates carry).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ _NAME_MAX = 64
 CA_FILE = "demo-ca.pem"
 SIGNER_CERT_FILE = "demo-signer.pem"
 SIGNER_P12_FILE = "demo-signer.p12"
+TSA_CERT_FILE = "demo-tsa.pem"
+TSA_P12_FILE = "demo-tsa.p12"
+TSA_VALIDITY = SIGNER_VALIDITY
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,8 @@ class DemoPki:
     ca_cert: Path  # PEM, the trust anchor the demo config lists
     signer_p12: Path  # PKCS#12: signer key + signer certificate + CA certificate, mode 0600
     signer_cert: Path  # PEM, for convenience (packs, verification guides)
+    tsa_cert: Path | None = None  # PEM of the demo timestamp authority (with ``tsa=True``)
+    tsa_p12: Path | None = None  # PKCS#12: TSA key + TSA certificate + CA certificate, mode 0600
 
 
 def _fit(organisation: str, suffix: str) -> str:
@@ -140,6 +148,54 @@ def _signer_certificate(
     )
 
 
+def _tsa_certificate(
+    key: ec.EllipticCurvePrivateKey,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    organisation: str,
+    now: datetime,
+) -> x509.Certificate:
+    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name(organisation, " DEMO timestamp authority – not trusted"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - CLOCK_SKEW)
+        .not_valid_after(now + TSA_VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
+def _pkcs12_encryption(password: bytes) -> serialization.KeySerializationEncryption:
+    return (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(100_000)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(password)
+    )
+
+
 def _write_private(path: Path, data: bytes) -> None:
     """Create *path* with mode 0600 from the start, so the key is never briefly world-readable."""
     path.unlink(missing_ok=True)
@@ -149,11 +205,13 @@ def _write_private(path: Path, data: bytes) -> None:
     os.chmod(path, 0o600)  # O_CREAT's mode is filtered by the umask; make it exact
 
 
-def create_demo_pki(directory: Path, organisation: str, password: bytes) -> DemoPki:
-    """Create a demo CA and a signer issued by it in *directory*; return the file paths.
+def create_demo_pki(directory: Path, organisation: str, password: bytes, *, tsa: bool = False) -> DemoPki:
+    """Create a demo CA and a signer issued by it in *directory*; return the file paths. With
+    *tsa*, also a timestamp authority certificate and key (``demo-tsa.pem``, ``demo-tsa.p12``,
+    same password) for the lab's RFC 3161 server.
 
-    The CA private key is not kept: the demo CA exists to issue this one signer, and a key that
-    is never written cannot leak. Existing files with the same names are replaced.
+    The CA private key is not kept: the demo CA exists to issue these certificates, and a key
+    that is never written cannot leak. Existing files with the same names are replaced.
     """
     if not password:
         raise ValueError("the PKCS#12 password must not be empty")
@@ -167,27 +225,34 @@ def create_demo_pki(directory: Path, organisation: str, password: bytes) -> Demo
     signer_key = ec.generate_private_key(ec.SECP256R1())
     signer_cert = _signer_certificate(signer_key, ca_key, ca_cert, organisation, now)
 
-    encryption = (
-        serialization.PrivateFormat.PKCS12.encryption_builder()
-        .kdf_rounds(100_000)
-        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-        .hmac_hash(hashes.SHA256())
-        .build(password)
-    )
     p12 = pkcs12.serialize_key_and_certificates(
         name=b"attest demo signer",
         key=signer_key,
         cert=signer_cert,
         cas=[ca_cert],
-        encryption_algorithm=encryption,
+        encryption_algorithm=_pkcs12_encryption(password),
     )
 
     pki = DemoPki(
         ca_cert=directory / CA_FILE,
         signer_p12=directory / SIGNER_P12_FILE,
         signer_cert=directory / SIGNER_CERT_FILE,
+        tsa_cert=directory / TSA_CERT_FILE if tsa else None,
+        tsa_p12=directory / TSA_P12_FILE if tsa else None,
     )
     pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     pki.signer_cert.write_bytes(signer_cert.public_bytes(serialization.Encoding.PEM))
     _write_private(pki.signer_p12, p12)
+    if pki.tsa_cert is not None and pki.tsa_p12 is not None:
+        tsa_key = ec.generate_private_key(ec.SECP256R1())
+        tsa_cert = _tsa_certificate(tsa_key, ca_key, ca_cert, organisation, now)
+        tsa_p12 = pkcs12.serialize_key_and_certificates(
+            name=b"attest demo timestamp authority",
+            key=tsa_key,
+            cert=tsa_cert,
+            cas=[ca_cert],
+            encryption_algorithm=_pkcs12_encryption(password),
+        )
+        pki.tsa_cert.write_bytes(tsa_cert.public_bytes(serialization.Encoding.PEM))
+        _write_private(pki.tsa_p12, tsa_p12)
     return pki

@@ -12,8 +12,16 @@ the dates and producer a saving tool rewrites, no byte outside an update, no obj
 cross-reference section does not list.
 
 No network: revocation data is not fetched (``allow_fetching=False``), so a revoked certificate
-is caught only through data embedded in the file. Without a timestamp, the certificate is
-validated at the current time and the signing time is the signer's own claim.
+is caught only through data embedded in the file. The signer certificate is validated at the
+current time, with or without a timestamp.
+
+Timestamps: a PAdES B-T signature carries an RFC 3161 signature timestamp token in its CMS
+unsigned attributes; ``details["timestamp"]`` reports it (genTime, TSA, serial, policy, whether
+its message imprint is the digest of the signature value, whether its own signature verifies,
+whether the TSA chains to the trust anchors plus any ``tsa_trust_anchors``). A token that does
+not match or does not verify makes the report invalid; a TSA that is not trusted makes it
+untrusted (as in pyHanko's bottom line). Without a token (B-B) the report says "no timestamp"
+and the signing time is only the signer's own claim, which is not a problem in itself.
 """
 
 from __future__ import annotations
@@ -73,6 +81,7 @@ from attest.signing import (
     IN_TOTO_STATEMENT_TYPE,
     certificate_fingerprint,
     pae,
+    signature_timestamp_tokens,
     verify_bytes,
 )
 
@@ -93,7 +102,8 @@ class VerifyReport:
     valid: bool
     trusted: bool
     signer: str | None = None  # subject CN of the signer certificate
-    signing_time: datetime | None = None  # as claimed by the signer (no timestamp authority yet)
+    signing_time: datetime | None = None  # as claimed by the signer (CMS signingTime, or the PDF's /M)
+    timestamp: datetime | None = None  # genTime of a signature timestamp token that is intact and valid
     reasons: list[str] = field(default_factory=list)  # what is wrong, in plain English
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -236,8 +246,12 @@ def _common_name(cert: asn1_x509.Certificate) -> str | None:
 # --- dispatch --------------------------------------------------------------------------------
 
 
-def verify_file(path: Path, trust_anchors: Sequence[x509.Certificate]) -> VerifyReport:
-    """Verify a signed PDF, or an HTML/JSON file with its ``.dsse.json`` (either may be given)."""
+def verify_file(
+    path: Path, trust_anchors: Sequence[x509.Certificate], *, tsa_trust_anchors: Sequence[x509.Certificate] = ()
+) -> VerifyReport:
+    """Verify a signed PDF, or an HTML/JSON file with its ``.dsse.json`` (either may be given).
+    *tsa_trust_anchors* (e.g. ``provider.signing.tsa_ca_file``) are trusted for a PDF's
+    signature timestamp only, on top of *trust_anchors*."""
     path = Path(path)
     if path.name.endswith(DSSE_SUFFIX):
         return verify_dsse(path, trust_anchors)
@@ -247,7 +261,7 @@ def verify_file(path: Path, trust_anchors: Sequence[x509.Certificate]) -> Verify
     except OSError as e:
         raise UnusableInput(f"cannot read {path}: {e.strerror}") from None
     if b"%PDF-" in head:  # the header may follow a little junk (ISO 32000-1 §7.5.2 tolerance)
-        return verify_pdf(path, trust_anchors)
+        return verify_pdf(path, trust_anchors, tsa_trust_anchors=tsa_trust_anchors)
     if _envelope_path(path).exists() or path.suffix.lower() in {".html", ".htm", ".json"}:
         return verify_dsse(path, trust_anchors)
     raise UnusableInput(f"{path} is not a PDF and has no signature envelope {_envelope_path(path).name}")
@@ -631,7 +645,9 @@ def _certifying_signature(
     return None
 
 
-def verify_pdf(path: Path, trust_anchors: Sequence[x509.Certificate]) -> VerifyReport:
+def verify_pdf(
+    path: Path, trust_anchors: Sequence[x509.Certificate], *, tsa_trust_anchors: Sequence[x509.Certificate] = ()
+) -> VerifyReport:
     path = Path(path)
     pdf = _read_pdf(path)
     reader = pdf.reader
@@ -650,7 +666,7 @@ def verify_pdf(path: Path, trust_anchors: Sequence[x509.Certificate]) -> VerifyR
         report.valid = False
         report.reasons.append("the PDF is signed but not certified (no DocMDP certification signature)")
         main = next(s for s in sigs if s.sig_object_type == "/Sig")
-    status = _judge_main_signature(main, trust_anchors, report)
+    status = _judge_main_signature(main, trust_anchors, report, tsa_trust_anchors)
     for other in sigs:
         if other is not main:
             _judge_other_signature(other, trust_anchors, report)
@@ -676,13 +692,20 @@ def verify_pdf(path: Path, trust_anchors: Sequence[x509.Certificate]) -> VerifyR
 
 
 def _judge_main_signature(
-    sig: EmbeddedPdfSignature, anchors: Sequence[x509.Certificate], report: VerifyReport
+    sig: EmbeddedPdfSignature,
+    anchors: Sequence[x509.Certificate],
+    report: VerifyReport,
+    tsa_anchors: Sequence[x509.Certificate] = (),
 ) -> PdfSignatureStatus | None:
     name = sig.field_name
     report.details["signature_field"] = name
     try:
         status = validate_pdf_signature(
-            sig, _validation_context(anchors), diff_policy=_DIFF_POLICY, key_usage_settings=_SIGNER_KEY_USAGE
+            sig,
+            _validation_context(anchors),
+            ts_validation_context=_validation_context([*anchors, *tsa_anchors]),
+            diff_policy=_DIFF_POLICY,
+            key_usage_settings=_SIGNER_KEY_USAGE,
         )
     except (SignatureValidationError, PdfError, ValueError) as e:
         report.valid = False
@@ -709,7 +732,110 @@ def _judge_main_signature(
         report.valid = False
     if status.intact and status.valid and not status.trusted:
         report.reasons.append(_trust_problem(report.signer, status))
+    _judge_timestamp(sig, status, report)
     return status
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _judge_timestamp(sig: EmbeddedPdfSignature, status: PdfSignatureStatus, report: VerifyReport) -> None:
+    """Report the signing time the signer claims and the signature timestamp token, if any
+    (PAdES B-T); a token that does not match or verify, or an untrusted TSA, is a reason."""
+    name = sig.field_name
+    signed_attrs = sig.signer_info["signed_attrs"]
+    in_cms = bool(signed_attrs) and any(a["type"].native == "signing_time" for a in signed_attrs)
+    report.details["signing_time_claimed"] = _iso(status.signer_reported_dt)
+    report.details["signing_time_claimed_in"] = (
+        "cms_signing_time" if in_cms else "pdf_signature_dictionary" if status.signer_reported_dt else None
+    )
+    ts = status.timestamp_validity
+    try:
+        tokens = signature_timestamp_tokens(sig.signer_info)
+    except (ValueError, KeyError, TypeError):
+        tokens = []
+    if ts is None:
+        report.details["pades_level"] = "B-B"
+        report.details["timestamp"] = {
+            "present": False,
+            "summary": "no timestamp: the signing time is the signer's own claim",
+        }
+        return
+    report.details["pades_level"] = "B-T"
+    tsa = _common_name(ts.signing_cert) if ts.signing_cert is not None else None
+    info = _token_facts(sig, tokens, ts.timestamp)
+    report.details["timestamp"] = {
+        "present": True,
+        "time": _iso(ts.timestamp),
+        "tsa": tsa,
+        "tsa_fingerprint": ts.signing_cert.sha256.hex() if ts.signing_cert is not None else None,
+        **info,
+        "token_intact": ts.intact,
+        "signature_valid": ts.valid,
+        "trusted": ts.trusted,
+        "summary": ts.summary(),
+    }
+    if len(tokens) > 1:
+        report.details["timestamp"]["tokens"] = len(tokens)
+    if not (status.intact and status.valid):
+        return  # the signature itself is already the reason; its timestamp adds nothing
+    who = f"timestamp authority '{tsa}'" if tsa else "the timestamp authority"
+    if info.get("imprint_matches") is False:
+        report.valid = False
+        report.reasons.append(
+            f"the timestamp token of signature '{name}' does not stamp this signature: its message imprint "
+            "is not the digest of the signature value (a token taken from another signature, or altered)"
+        )
+    elif not ts.intact:
+        report.valid = False
+        report.reasons.append(
+            f"the timestamp token of signature '{name}' was altered: its content does not match what "
+            f"{who} signed"
+        )
+    elif not ts.valid:
+        report.valid = False
+        report.reasons.append(
+            f"the timestamp token of signature '{name}' does not verify: the signature of {who} over it is "
+            "invalid (the token was altered)"
+        )
+    elif not ts.trusted:
+        report.trusted = False
+        indic = ts.trust_problem_indic
+        why = f" ({indic.standard_name})" if indic is not None else ""
+        report.reasons.append(
+            f"{who} is not trusted{why}: its certificate does not chain to a trust anchor for time stamping "
+            "(add its CA with --trust, or set provider.signing.tsa_ca_file)"
+        )
+    else:
+        report.timestamp = ts.timestamp
+
+
+def _token_facts(sig: EmbeddedPdfSignature, tokens: list[Any], gen_time: datetime) -> dict[str, Any]:
+    """Serial number, policy, TSA name and imprint check of the token pyHanko judged (the one
+    with its genTime, if several). Empty if the token cannot be read this far."""
+    try:
+        infos = [t["content"]["encap_content_info"]["content"].parsed for t in tokens]
+        info = next((i for i in infos if i["gen_time"].native == gen_time), infos[0])
+        imprint = info["message_imprint"]
+        algorithm = imprint["hash_algorithm"]["algorithm"].native
+        expected = hashlib.new(algorithm, sig.signer_info["signature"].native).digest()
+        tsa_name = info["tsa"]
+        if tsa_name.native is None:
+            named = None  # the field is optional
+        elif tsa_name.name == "directory_name":
+            named = tsa_name.chosen.human_friendly
+        else:
+            named = str(tsa_name.native)
+        return {
+            "tsa_name": named,
+            "serial_number": info["serial_number"].native,
+            "policy": info["policy"].dotted,
+            "imprint_algorithm": algorithm,
+            "imprint_matches": imprint["hashed_message"].native == expected,
+        }
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return {}
 
 
 def _signature_problems(name: str, status: PdfSignatureStatus) -> list[str]:

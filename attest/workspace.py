@@ -107,8 +107,18 @@ def write_demo_pbx(directory: Path, world: LabWorld) -> None:
     write_leaky_tree(directory / "pbx" / "shared-01", dict(DEMO_SHARED_PBX))
 
 
+def signing_document(tsa_url: str | None = None) -> dict[str, Any]:
+    """`provider.signing` of the demo: its PKCS#12 key and, when the lab serves one, the lab's
+    timestamp authority (documents are then PAdES B-T), whose certificate the demo CA issued."""
+    signing: dict[str, Any] = {"pkcs12_file": "keys/demo-signer.p12", "password_file": "secrets/signing-password"}
+    if tsa_url:
+        signing.update({"tsa_url": tsa_url, "tsa_ca_file": "keys/demo-ca.pem"})
+    return signing
+
+
 def config_document(world: LabWorld, source_url: str, verify_tls: bool | str,
-                    pbs_url: str | None = None, pbx: bool = False, sla: bool = False) -> dict[str, Any]:
+                    pbs_url: str | None = None, pbx: bool = False, sla: bool = False,
+                    tsa_url: str | None = None) -> dict[str, Any]:
     evidence_token = next(t for t in world.tokens if t.tokenid == "evidence")
     sources: list[dict[str, Any]] = [{
         "id": "pve-main",
@@ -135,7 +145,7 @@ def config_document(world: LabWorld, source_url: str, verify_tls: bool | str,
             "contact": "compliance@esempio-pbx.invalid",
             "verification_url": "https://verify.esempio-pbx.invalid",
             "demo": True,
-            "signing": {"pkcs12_file": "keys/demo-signer.p12", "password_file": "secrets/signing-password"},
+            "signing": signing_document(tsa_url),
             "trust_anchors": ["keys/demo-ca.pem"],
         },
         "time_zone": "Europe/Rome",
@@ -181,7 +191,7 @@ def init_workspace(directory: Path, *, force: bool = False, source_url: str = "h
     if world.pbs is not None:
         pbs_token = next(t for t in world.pbs.tokens if t.tokenid == "evidence")
         _write_secret(directory / "secrets" / "pbs-main.token", pbs_token.secret)
-    create_demo_pki(directory / "keys", "Esempio Cloud PBX", password.encode())
+    create_demo_pki(directory / "keys", "Esempio Cloud PBX", password.encode(), tsa=True)
     write_demo_pbx(directory, world)
     write_demo_sla(directory, world)
     (directory / ".gitignore").write_text("secrets/\nkeys/*.p12\nattest.db*\n", encoding="utf-8")
@@ -189,15 +199,17 @@ def init_workspace(directory: Path, *, force: bool = False, source_url: str = "h
 
 
 def point_at_lab(directory: Path, url: str, ca_path: Path, pbs_url: str | None = None,
-                 now: int | None = None) -> Path:
+                 now: int | None = None, tsa_url: str | None = None) -> Path:
     """Rewrite the demo workspace's sources to the running lab (its ports and CA change per start).
-    *now*: the lab's `now`, so the probes end where its history does."""
+    *now*: the lab's `now`, so the probes end where its history does. *tsa_url*: the lab's
+    timestamp authority (`LabProcess(..., tsa_p12=...)`), if it serves one."""
     rel_ca = os.path.relpath(ca_path, directory)
     world = demo_world(now=now)
     write_demo_pbx(directory, world)
     write_demo_sla(directory, world, now=now)
     write_demo_waivers(directory, now)
-    return write_config(directory, config_document(world, url, rel_ca, pbs_url, pbx=True, sla=True))
+    return write_config(directory, config_document(world, url, rel_ca, pbs_url, pbx=True, sla=True,
+                                                   tsa_url=tsa_url))
 
 
 DEMO_WAIVERS = """\

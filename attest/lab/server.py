@@ -11,6 +11,8 @@ way they do in production (see ../shared/reference/proxmox/NOTES.md §3, §8).
   `{"url": ..., "ca": ..., "pid": ...}` (plus `"pbs_url"` with `--pbs`); `--die-after N` makes it
   crash after N answers; `--world big` serves `big_world()` for benchmarks.
 * `LabProcess` starts and stops that process (the demo, and tests that kill the lab mid-run).
+  With `tsa_p12=` and `tsa_password_file=` (`--tsa-p12`, `--tsa-password-file`) it also serves
+  an RFC 3161 timestamp authority over plain HTTP (`attest.lab.tsa`), at `lab.tsa_url`.
 
 Like a PVE node, the server certificate is issued by a root CA of its own; `ca_path` is that
 CA (the lab's `pve-root-ca.pem`), which is what a client passes as `verify_ssl=`.
@@ -52,6 +54,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from attest.lab.big import big_world
 from attest.lab.pbs_api import PbsApi
 from attest.lab.pve_api import JSON_CONTENT_TYPE, LabResponse, PveApi
+from attest.lab.tsa import add_arguments as add_tsa_arguments
+from attest.lab.tsa import from_arguments as tsa_from_arguments
 from attest.lab.wire import ApiHandler
 from attest.lab.world import LabWorld, demo_world
 
@@ -478,7 +482,8 @@ class LabProcess:
                  slow_paths: Mapping[str, float] | None = None, startup_timeout: float = 15.0,
                  world: str = "demo", now: int | None = None, pve_major: int = 9, pbs: bool = False,
                  offline_nodes: Iterable[str] = (), latency_s: float = 0.0, big_nodes: int = 50,
-                 big_guests: int = 5000) -> None:
+                 big_guests: int = 5000, tsa_p12: str | os.PathLike[str] | None = None,
+                 tsa_password_file: str | os.PathLike[str] | None = None) -> None:
         self.state_dir = Path(state_dir)
         self.startup_timeout = startup_timeout
         self._args = ["--state-dir", str(self.state_dir), "--port", str(port), "--world", world,
@@ -488,6 +493,10 @@ class LabProcess:
             self._args += ["--now", str(now)]
         if pbs:
             self._args.append("--pbs")
+        if (tsa_p12 is None) != (tsa_password_file is None):
+            raise ValueError("give both tsa_p12 and tsa_password_file, or neither")
+        if tsa_p12 is not None and tsa_password_file is not None:
+            self._args += ["--tsa-p12", str(tsa_p12), "--tsa-password-file", str(tsa_password_file)]
         self._args += [a for n in offline_nodes for a in ("--offline-node", n)]
         if die_after is not None:
             self._args += ["--die-after", str(die_after)]
@@ -512,6 +521,14 @@ class LabProcess:
         if "pbs_url" not in info:
             raise RuntimeError("the lab process was started without pbs=True")
         return str(info["pbs_url"])
+
+    @property
+    def tsa_url(self) -> str:
+        """The timestamp authority's URL (started with `tsa_p12=`)."""
+        info = self._started()
+        if "tsa_url" not in info:
+            raise RuntimeError("the lab process was started without a TSA (tsa_p12=)")
+        return str(info["tsa_url"])
 
     @property
     def pid(self) -> int:
@@ -643,6 +660,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
                    help="sleep this long before every answer (a network round trip)")
     p.add_argument("--pbs", action="store_true", help="also serve the Proxmox Backup Server API on another port")
+    add_tsa_arguments(p, required=False)
     return p
 
 
@@ -673,6 +691,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.api.warm()  # a benchmark measures serving, not the first computation
     pbs_server = (LabServer(PbsApi(world), args.state_dir, log_requests=args.log_requests, latency_s=args.latency)
                   if args.pbs else None)
+    tsa_server = tsa_from_arguments(args, args.log_requests)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -685,6 +704,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = {"url": server.url, "ca": str(server.ca_path.resolve()), "pid": os.getpid()}
     if pbs_server is not None:
         info["pbs_url"] = pbs_server.start().url
+    if tsa_server is not None:
+        info["tsa_url"] = tsa_server.start().url
     print(json.dumps(info), flush=True)
     try:
         while not stop.wait(0.5):
@@ -693,6 +714,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.stop()
         if pbs_server is not None:
             pbs_server.stop()
+        if tsa_server is not None:
+            tsa_server.stop()
     return 0
 
 
