@@ -181,6 +181,9 @@ class Attestation(Frozen):
     proofs: list[InclusionProof]
     generated_at: datetime
     tool_version: str
+    # Valid from generated_at until this instant, unless superseded or revoked before (the
+    # verification page says which); None in documents issued before validity was stated.
+    valid_until: datetime | None = None
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from attest.render.html import render_html
 from attest.render.pdf import render_pdf, stats
 from attest.schema import PREDICATE_TYPE
 from attest.signing import DSSE_SUFFIX, PDF_PRODUCER, ProviderSigner
+from attest.status import DocumentIndex
 from evidence import merkle
 from evidence.log import DOCUMENT_KIND, EvidenceLog, LogIntegrityError, NewRecord
 
@@ -97,6 +98,7 @@ def build_attestation(config: LoadedConfig, evaluation: Evaluation, tenant: Tena
                 for h in leaves],
         generated_at=datetime.now(UTC).replace(microsecond=0),
         tool_version=tool_version(),
+        valid_until=evaluation.period.end + timedelta(days=p.validity_days),
     )
 
 
@@ -217,6 +219,7 @@ def issue(config: LoadedConfig, log: EvidenceLog, signer: ProviderSigner, evalua
     issued: list[IssuedDocument] = []
     cited, proofs = _cited_positions(log, evaluation)
     previous = current_records(log, evaluation.period.label)
+    documents = DocumentIndex.load(log)  # a revoked document is never kept as the current one
     run_id = log.begin_run("render", signer, wait_s)
     records: list[NewRecord] = []
     kept = 0
@@ -230,8 +233,9 @@ def issue(config: LoadedConfig, log: EvidenceLog, signer: ProviderSigner, evalua
             before = previous.get(tenant.id)
             out_dir = config.output_dir / tenant.id / evaluation.period.label
             fresh = _issuance_leaves(evaluation, tenant.id)
-            if not force and before is not None and before.get("document_id") == supersedes \
-                    and unchanged(before, att, fresh) and (files := _still_on_disk(out_dir, before)) is not None:
+            keep = (not force and before is not None and before.get("document_id") == supersedes
+                    and documents.revocation(str(supersedes)) is None and unchanged(before, att, fresh))
+            if keep and before is not None and (files := _still_on_disk(out_dir, before)) is not None:
                 issued.append(IssuedDocument(tenant.id, str(supersedes), Verdict(before["overall"]), *files,
                                              supersedes=before.get("supersedes"), unchanged=True))
                 kept += 1

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.numbers import format_decimal
+
 from attest.attestation import FactTable, LocalizedText, Verdict
 from attest.config import TenantConfig
 from attest.controls.sla_causes import outage_causes
@@ -21,8 +23,11 @@ from attest.sla.timeline import month_timeline
 from evidence.log import StoredRecord
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.3f} %"
+def _pct(value: float | None, lang: str = "en") -> str:
+    """``99.953 %`` / ``99,953 %``: three decimals, the decimal mark of the document's language."""
+    if value is None:
+        return "—"
+    return format_decimal(value * 100, format="0.000", locale="it_IT" if lang == "it" else "en_GB") + " %"
 
 
 def _dur(seconds: float) -> str:
@@ -70,7 +75,7 @@ def _zabbix_cross_check(ctx: CheckContext, results: list[SlaResult], tolerance_p
             differs = compare(r.availability, sli, tolerance_pp)
             if differs:
                 facts.append({"en": f"{r.instance}: {differs}",
-                              "it": f"{r.instance}: Zabbix riporta {sli:.3f} %, le sonde {_pct(r.availability)}: "
+                              "it": f"{r.instance}: Zabbix riporta {sli:.3f} %, le sonde {_pct(r.availability, 'it')}: "
                                     f"differiscono di più di {tolerance_pp:g} punti percentuali."})
             else:
                 facts.append({"en": f"{r.instance}: Zabbix reports {sli:.3f} % for {ctx.period.label}, within "
@@ -146,7 +151,7 @@ def availability(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]
                   + (f", MTTR {_dur(r.mttr_s)}, longest {_dur(r.longest_s)}" if r.mttr_s is not None else "")
                   + (f"; error budget used {r.error_budget_used * 100:.0f} %" if r.error_budget_used is not None
                      else "") + f"; from {', '.join(sorted(gathered.instances[r.instance].sources)) or 'no source'}.",
-            "it": f"{r.instance}: disponibilità {_pct(r.availability)}, copertura {_pct(r.coverage)}; su "
+            "it": f"{r.instance}: disponibilità {_pct(r.availability, 'it')}, copertura {_pct(r.coverage, 'it')}; su "
                   f"{_dur(r.up_s)}, giù {_dur(r.down_s)}, senza dati {_dur(r.unknown_s)}, esclusi "
                   f"{_dur(r.excluded_s)}; {r.outage_count} interruzioni"
                   + (f", MTTR {_dur(r.mttr_s)}, più lunga {_dur(r.longest_s)}" if r.mttr_s is not None else "")
@@ -174,12 +179,12 @@ def availability(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]
                                  "it": f"Il mese {ctx.period.label} in sintesi"})]
     low = [r for r in results if r.coverage is None or r.coverage < min_coverage]
     if low:
-        names = ", ".join(f"{r.instance} {_pct(r.coverage)}" for r in low)
+        names = {lang: ", ".join(f"{r.instance} {_pct(r.coverage, lang)}" for r in low) for lang in ("en", "it")}
         return CheckOutcome(Verdict.INSUFFICIENT_EVIDENCE, {
-            "en": f"Coverage is below the required {min_coverage * 100:g} % ({names}): too much of the month was "
-                  "not measured to state an availability.",
-            "it": f"La copertura è inferiore al {min_coverage * 100:g} % richiesto ({names}): una parte troppo grande "
-                  "del mese non è stata misurata per dichiarare una disponibilità.",
+            "en": f"Coverage is below the required {min_coverage * 100:g} % ({names['en']}): too much of the month "
+                  "was not measured to state an availability.",
+            "it": f"La copertura è inferiore al {min_coverage * 100:g} % richiesto ({names['it']}): una parte troppo "
+                  "grande del mese non è stata misurata per dichiarare una disponibilità.",
         }, facts, evidence, tables, timelines)
     worst = merge_worst(results)
     assert worst.availability is not None  # coverage > 0 means some up or down time
@@ -188,7 +193,7 @@ def availability(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]
     return CheckOutcome(verdict, {
         "en": f"Availability {_pct(worst.availability)} {comparison} the contracted {tenant.sla_target:g} % "
               f"(worst instance {worst.instance}; coverage {_pct(worst.coverage)}; {worst.outage_count} outage(s)).",
-        "it": f"Disponibilità {_pct(worst.availability)} {comparison} al {tenant.sla_target:g} % contrattuale "
-              f"(istanza peggiore {worst.instance}; copertura {_pct(worst.coverage)}; {worst.outage_count} "
+        "it": f"Disponibilità {_pct(worst.availability, 'it')} {comparison} al {tenant.sla_target:g} % contrattuale "
+              f"(istanza peggiore {worst.instance}; copertura {_pct(worst.coverage, 'it')}; {worst.outage_count} "
               "interruzioni).",
     }, facts, evidence, tables, timelines)

@@ -17,10 +17,12 @@ from typing import Any
 from urllib.parse import quote
 
 import yaml
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 from markupsafe import Markup
 
-from attest.attestation import Attestation, FactTable, LocalizedText, Result, Timeline, Verdict
+from attest.attestation import Attestation, FactTable, LocalizedText, Result, Timeline, Verdict, overall_verdict
 from attest.render.qr import qr_svg
 from attest.render.timeline import timeline_svg
 
@@ -110,10 +112,17 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+# Babel locales for the document languages: British English keeps "26 November 2026".
+LOCALES = {"en": "en_GB", "it": "it_IT"}
+
+
+def _locale(lang: str) -> str:
+    return LOCALES.get(lang, LOCALES[FALLBACK_LANGUAGE])
+
+
 def format_date(moment: datetime, lang: str) -> str:
-    """``26 November 2026`` / ``26 novembre 2026`` (the UTC calendar date)."""
-    m = _utc(moment)
-    return f"{m.day} {translations(lang)['months'][m.month - 1]} {m.year}"
+    """``26 November 2026`` / ``26 novembre 2026`` (the UTC calendar date), by Babel."""
+    return babel_dates.format_date(_utc(moment).date(), format="long", locale=_locale(lang))
 
 
 def format_instant(moment: datetime, lang: str) -> str:
@@ -122,11 +131,11 @@ def format_instant(moment: datetime, lang: str) -> str:
 
 
 def format_period(period: str, lang: str) -> str:
-    """``2026-11`` → ``November 2026``; anything unexpected is shown as given."""
+    """``2026-11`` → ``November 2026`` / ``novembre 2026``; anything unexpected is shown as given."""
     match = _PERIOD.match(period)
     if not match or not 1 <= int(match[2]) <= 12:
         return period
-    return f"{translations(lang)['months'][int(match[2]) - 1]} {match[1]}"
+    return babel_dates.format_skeleton("yMMMM", datetime(int(match[1]), int(match[2]), 1), locale=_locale(lang))
 
 
 def format_duration(spec: str, lang: str) -> str:
@@ -140,9 +149,8 @@ def format_duration(spec: str, lang: str) -> str:
 
 
 def format_int(number: int, lang: str) -> str:
-    """Thousands grouped the local way: ``43,200`` / ``43.200``."""
-    grouped = f"{number:,}"
-    return grouped.replace(",", ".") if lang == "it" else grouped
+    """Thousands grouped the local way: ``43,200`` / ``43.200``, by Babel."""
+    return babel_numbers.format_decimal(number, locale=_locale(lang))
 
 
 def w3c_datetime(moment: datetime) -> str:
@@ -284,6 +292,28 @@ def chart_view(tl: Timeline, lang: str) -> ChartView:
     return ChartView(title=title, svg=Markup(timeline_svg(tl, words["legend"], label)), notes=notes)
 
 
+@dataclass(frozen=True)
+class DutySummary:
+    title: str
+    verdict: VerdictView
+    text: str  # the duty's verdict in plain words, naming the controls that did not pass
+
+
+def duty_summaries(att: Attestation, lang: str) -> list[DutySummary]:
+    """One line per duty for the first page: met, not met, not assessed… and which controls say so."""
+    t = translations(lang)
+    names, plain, short = t["duties"], t["duty_verdicts"], t["verdict_short"]
+    order = {duty: i for i, duty in enumerate(names)}
+    out = []
+    for duty in sorted({r.duty for r in att.results}, key=lambda d: (order.get(d, len(order)), d)):
+        results = [r for r in att.results if r.duty == duty]
+        verdict = overall_verdict(results)
+        others = [f"{r.control_id} {short[r.verdict.value]}" for r in results if r.verdict != Verdict.PASS]
+        out.append(DutySummary(title=names.get(duty, duty), verdict=verdict_view(verdict, lang),
+                               text=plain[verdict.value] + (f" ({', '.join(others)})" if others else "")))
+    return out
+
+
 def duty_views(results: list[ResultView], att: Attestation, lang: str) -> list[DutyView]:
     """The details grouped by duty, duties in the order the translations list them."""
     names = translations(lang)["duties"]
@@ -344,11 +374,14 @@ def render_template_context(att: Attestation) -> dict[str, Any]:
             tz=att.time_zone,
         ),
         "generated_at": format_instant(att.generated_at, lang),
+        "validity": labels["validity"].format(start=format_date(att.generated_at, lang),
+                                              end=format_date(att.valid_until, lang)) if att.valid_until else "",
         "as_of": as_of,
         "overall": verdict_view(att.overall, lang),
         "overall_text": t["overall"][att.overall.value],
         "results": results,
         "duties": duty_views(results, att, lang),
+        "duty_summaries": duty_summaries(att, lang),
         "not_assessed": [v for v, r in zip(results, att.results, strict=True) if id(r) in unassessed],
         # Duties this document says nothing about: stated, so silence is never read as a pass.
         "not_covered": labels["not_covered"].format(duties=", ".join(
