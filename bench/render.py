@@ -26,12 +26,13 @@ def main() -> None:
 
     from rich.console import Console
 
-    from attest.cli import _signer
     from attest.config import load_config
     from attest.demo import run_demo
     from attest.engine import evaluate
     from attest.issue import issue
+    from attest.lab.tsa import TimestampAuthority, TsaServer
     from attest.period import current_period
+    from attest.signing import ProviderSigner, TimestampSettings
     from evidence.log import EvidenceLog
 
     with tempfile.TemporaryDirectory(prefix="attest-bench-render-") as tmp:
@@ -42,7 +43,12 @@ def main() -> None:
         print(f"setup (demo workspace, collection and first issue): {time.perf_counter() - started:.1f} s")
         config = load_config(ws / "attest.yaml")
         log = EvidenceLog.open(config.database_url, config.evidence_dir)
-        signer = _signer(config)
+        # The demo's lab (and its timestamp authority) stopped with the demo: serve the TSA again
+        # here, so documents are signed PAdES B-T as in the demo (one TSA round trip each).
+        password = config.signing_password()
+        tsa = TsaServer(TimestampAuthority.from_pkcs12(ws / "keys" / "demo-tsa.p12", password)).__enter__()
+        signer = ProviderSigner.load(config.resolve(config.model.provider.signing.pkcs12_file), password,
+                                     timestamp=TimestampSettings(tsa.url))
         period = current_period(config.model.time_zone)
         as_of = datetime.now(UTC).replace(microsecond=0)
         try:
@@ -70,6 +76,7 @@ def main() -> None:
                   f"{skip / many * 100:.0f} % of a forced one")
         finally:
             log.close()
+            tsa.__exit__(None, None, None)
 
 
 if __name__ == "__main__":
