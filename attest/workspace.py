@@ -75,13 +75,20 @@ DEMO_SHARED_PBX = {"moretti": (10, 19), "nautilus": (20, 29)}
 DEMO_PBX_EXTENSIONS = (100, 119)
 
 
+def demo_pbx_names(world: LabWorld) -> dict[str, str]:
+    """tenant id -> the name of its dedicated demo PBX (pbx-01, pbx-02…). Numbers, not tenant
+    names: source ids and paths are in provider-wide records (the configuration, every run's
+    outcome), which any tenant's evidence pack carries, so they must name no customer."""
+    dedicated = [t.id for t in world.tenants if t.id not in DEMO_SHARED_PBX]
+    return {tenant: f"{n:02d}" for n, tenant in enumerate(dedicated, 1)}
+
+
 def _pbx_sources(world: LabWorld) -> list[dict[str, Any]]:
     sources: list[dict[str, Any]] = []
-    for t in world.tenants:
-        if t.id not in DEMO_SHARED_PBX:
-            lo, hi = DEMO_PBX_EXTENSIONS
-            sources.append({"id": f"pbx-{t.id}", "type": "asterisk", "path": f"pbx/{t.id}",
-                            "tenants": {t.id: {"extensions": f"{lo}-{hi}"}}})
+    for tenant, name in demo_pbx_names(world).items():
+        lo, hi = DEMO_PBX_EXTENSIONS
+        sources.append({"id": f"pbx-{name}", "type": "asterisk", "path": f"pbx/{name}",
+                        "tenants": {tenant: {"extensions": f"{lo}-{hi}"}}})
     sources.append({"id": "pbx-shared-01", "type": "asterisk", "path": "pbx/shared-01",
                     "tenants": {t: {"extensions": f"{lo}-{hi}"} for t, (lo, hi) in DEMO_SHARED_PBX.items()}})
     return sources
@@ -101,9 +108,8 @@ def write_demo_pbx(directory: Path, world: LabWorld) -> None:
     """Write the demo PBX trees (idempotent: the generators write the same bytes every time)."""
     from attest.lab.pbx_trees import write_dedicated_tree, write_leaky_tree
 
-    for t in world.tenants:
-        if t.id not in DEMO_SHARED_PBX:
-            write_dedicated_tree(directory / "pbx" / t.id, {t.id: DEMO_PBX_EXTENSIONS})
+    for tenant, name in demo_pbx_names(world).items():
+        write_dedicated_tree(directory / "pbx" / name, {tenant: DEMO_PBX_EXTENSIONS})
     write_leaky_tree(directory / "pbx" / "shared-01", dict(DEMO_SHARED_PBX))
 
 
