@@ -286,7 +286,7 @@ def run(config: ConfigOpt = None, period: PeriodOpt = None) -> None:
 
 @app.command()
 def verify(files: Annotated[list[Path], typer.Argument(help="PDF, HTML or JSON documents (HTML/JSON need their "
-                                                            ".dsse.json beside them)")],
+                                                            ".dsse.json beside them), or evidence packs (.zip)")],
            trust: Annotated[list[Path] | None, typer.Option("--trust", help="Extra trust anchor PEM (repeatable)")]
            = None,
            config: ConfigOpt = None) -> None:
@@ -309,6 +309,9 @@ def verify(files: Annotated[list[Path], typer.Argument(help="PDF, HTML or JSON d
     worst = 0
     try:
         for path in files:
+            if path.suffix.lower() == ".zip":
+                worst = max(worst, _verify_pack(path, anchors, statuses))
+                continue
             try:
                 report = verify_file(path, anchors, tsa_trust_anchors=tsa_anchors)
             except UnusableInput as exc:
@@ -341,6 +344,32 @@ def verify(files: Annotated[list[Path], typer.Argument(help="PDF, HTML or JSON d
         statuses.close()
     if worst:
         raise typer.Exit(worst)
+
+
+def _verify_pack(path: Path, anchors: list[x509.Certificate], statuses: _StatusLookup) -> int:
+    """`attest verify PACK.zip`: the exit code this pack deserves (0, 1 or 2), its verdict printed."""
+    from attest.pack.verify import verify_pack
+    from attest.verify import UnusableInput
+
+    try:
+        report = verify_pack(path, anchors)
+    except UnusableInput as exc:
+        err.print(f"[yellow]UNUSABLE[/yellow] {escape(str(path))}: {escape(str(exc))}", highlight=False)
+        return 2
+    if not report.valid:
+        out.print(f"[red]INVALID[/red] {escape(str(path))}: {escape(str(report.problem))}", highlight=False)
+        return 1
+    who = (f"evidence pack for document {report.document_id} ({escape(str(report.tenant))}, {report.period}): "
+           f"{report.files} files, {report.records} record(s) proven in checkpoint of size {report.tree_size}; "
+           f"signer {escape(str(report.signer))}, certificate SHA-256 {report.fingerprint}")
+    if not report.trusted:
+        out.print(f"[red]UNTRUSTED[/red] {escape(str(path))}: valid but signer not trusted: "
+                  f"{escape(str(report.trust_problem))}; {who}", highlight=False)
+        return 1
+    out.print(f"[green]VALID[/green] {escape(str(path))}: {who}", highlight=False)
+    if report.document_id:
+        out.print(f"  status: {statuses.describe(report.document_id)}", highlight=False)
+    return 0
 
 
 class _StatusLookup:
@@ -383,6 +412,32 @@ class _StatusLookup:
     def close(self) -> None:
         if self.log is not None:
             self.log.close()
+
+
+@app.command()
+def export(tenant: Annotated[str, typer.Option("--tenant", "-t", help="The tenant whose pack to build",
+                                               show_default=False)],
+           out_path: Annotated[Path, typer.Option("--out", "-o", help="The ZIP to write (must not exist)",
+                                                  show_default=False)],
+           period: Annotated[str | None, typer.Option("--period", help="YYYY-MM (default: the newest period with a "
+                                                                       "current document)")] = None,
+           kind: Annotated[str, typer.Option("--kind", help="tender (audit: not yet available)")] = "tender",
+           config: ConfigOpt = None) -> None:
+    """Write an evidence pack (ZIP): the tenant's current signed document, the records it cites with their proofs,
+    the provider certificates, a verification guide and a signed manifest. Exit 2 (nothing written) when there is
+    no current document, or the output exists or cannot be written."""
+    from attest.pack.build import build_pack, check_output, write_pack
+
+    if kind == "audit":
+        raise BadInput("--kind audit: not yet available (GDPR audit packs come with a later release); "
+                       "use --kind tender")
+    check_output(out_path)
+    with _workspace(config) as (loaded, log):
+        pack = build_pack(loaded, log, _signer(loaded), tenant, period, kind)
+    write_pack(out_path, pack.data)
+    err.print(f"[green]✓[/green] {escape(str(out_path))}: evidence pack ({kind}) for document {pack.document_id} "
+              f"({escape(pack.tenant)}, {pack.period}): {pack.files} files, {pack.records} record(s); "
+              f"check it with `attest verify {escape(str(out_path))} --trust CA.pem`", highlight=False)
 
 
 @app.command()

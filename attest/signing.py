@@ -111,9 +111,12 @@ def certificate_fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-def _sign_with(key: SigningKey, data: bytes, hash_algorithm: hashes.HashAlgorithm) -> bytes:
+def _sign_with(key: SigningKey, data: bytes, hash_algorithm: hashes.HashAlgorithm,
+               deterministic: bool = False) -> bytes:
+    """*deterministic*: ECDSA nonces per RFC 6979, so the same bytes give the same signature
+    (RSA PKCS#1 v1.5 always does); an evidence pack built twice is then identical."""
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        return key.sign(data, ec.ECDSA(hash_algorithm))
+        return key.sign(data, ec.ECDSA(hash_algorithm, deterministic_signing=deterministic))
     return key.sign(data, padding.PKCS1v15(), hash_algorithm)
 
 
@@ -224,14 +227,16 @@ class ProviderSigner:
 
     # --- raw signatures (evidence-log checkpoints, DSSE) --------------------------------------
 
-    def sign_bytes(self, data: bytes) -> bytes:
-        """ECDSA-SHA256 (DER) or RSA PKCS#1 v1.5 SHA-256 over *data*."""
-        return _sign_with(self._material.key, data, hashes.SHA256())
+    def sign_bytes(self, data: bytes, *, deterministic: bool = False) -> bytes:
+        """ECDSA-SHA256 (DER) or RSA PKCS#1 v1.5 SHA-256 over *data* (RFC 6979 nonces when
+        *deterministic*)."""
+        return _sign_with(self._material.key, data, hashes.SHA256(), deterministic)
 
     # --- DSSE over an in-toto Statement -------------------------------------------------------
 
     def dsse_envelope(
-        self, subject_name: str, subject_bytes: bytes, predicate_type: str, predicate: dict[str, Any]
+        self, subject_name: str, subject_bytes: bytes, predicate_type: str, predicate: dict[str, Any],
+        *, deterministic: bool = False,
     ) -> bytes:
         """A DSSE envelope (canonical JSON bytes) over an in-toto Statement v1 whose one subject
         is *subject_name* with the SHA-256 of *subject_bytes*. The signer's certificate chain
@@ -244,7 +249,7 @@ class ProviderSigner:
             "predicate": predicate,
         }
         payload = canonical_json(statement)
-        signature = self.sign_bytes(pae(DSSE_PAYLOAD_TYPE, payload))
+        signature = self.sign_bytes(pae(DSSE_PAYLOAD_TYPE, payload), deterministic=deterministic)
         envelope = {
             "payloadType": DSSE_PAYLOAD_TYPE,
             "payload": base64.b64encode(payload).decode("ascii"),

@@ -247,6 +247,19 @@ class DocumentIndex:
         must not be kept as the current one because its content is unchanged)."""
         return self._revocations.get(document_id)
 
+    def periods(self, tenant: str) -> list[str]:
+        """The periods for which *tenant* has at least one signed document, newest first."""
+        return sorted({period for t, period in self._same if t == tenant}, reverse=True)
+
+    def newest(self, tenant: str, period: str) -> DocumentStatus | None:
+        """The status of the newest document for *tenant* and *period* (current, unless it is
+        revoked); None when none was issued."""
+        docs = self._same.get((tenant, period))
+        if not docs:
+            return None
+        latest = self.status(docs[0].document_id).latest
+        return self.status(latest) if latest else None
+
     def _successor(self, doc: _Issued) -> _Issued | None:
         later = [d for d in self._same[(doc.tenant, doc.period)] if d.idx > doc.idx]
         return next((d for d in later if d.supersedes == doc.document_id), later[0] if later else None)

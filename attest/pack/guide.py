@@ -1,0 +1,145 @@
+"""``GUIDE-en.txt`` and ``GUIDE-it.txt``: how a recipient verifies a pack, in plain words.
+
+The guides name the document, the tenant, the period and the provider certificate's SHA-256
+fingerprint, which the reader compares with one the provider published elsewhere (its web
+site, the contract). They hold nothing about other tenants.
+"""
+
+from __future__ import annotations
+
+from cryptography import x509
+
+from attest.attestation import Attestation
+from attest.pack import CHAIN, MANIFEST, MANIFEST_ENVELOPE
+from attest.signing import certificate_fingerprint
+
+
+def colon_fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 fingerprint as `openssl x509 -fingerprint -sha256` prints it (AB:CD:…)."""
+    hexed = certificate_fingerprint(cert).upper()
+    return ":".join(hexed[i : i + 2] for i in range(0, len(hexed), 2))
+
+
+def _facts(att: Attestation, cert: x509.Certificate) -> dict[str, str]:
+    return {
+        "id": att.document_id,
+        "tenant": f"{att.tenant.legal_name} ({att.tenant.id})",
+        "period": att.period,
+        "provider": att.provider.name,
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "not_after": f"{cert.not_valid_after_utc:%Y-%m-%d}",
+        "fingerprint": colon_fingerprint(cert),
+        "records": str(len(att.proofs)),
+        "tree_size": str(att.checkpoint.tree_size),
+        "root": att.checkpoint.root_hash,
+        "chain": CHAIN,
+        "manifest": MANIFEST,
+        "envelope": MANIFEST_ENVELOPE,
+    }
+
+
+_EN = """\
+EVIDENCE PACK - HOW TO VERIFY IT
+
+Document {id}
+Tenant   {tenant}
+Period   {period}
+Provider {provider}
+
+This pack holds a signed attestation (document/{id}.pdf, .html, .json, with
+the DSSE signature envelopes of the HTML and JSON), the {records} evidence record(s) it cites
+(records/<position>.json), the provider's certificate chain ({chain}),
+and {manifest}, which lists every other file with its SHA-256 and size and is
+signed in {envelope}.
+
+1. Check who signed it
+   The provider certificate (the first one in {chain}) is
+     subject  {subject}
+     issuer   {issuer}
+     valid to {not_after}
+     SHA-256  {fingerprint}
+   Compare this fingerprint with the one the provider publishes elsewhere (its web site,
+   the contract, a letter). For example:
+     openssl x509 -in {chain} -noout -fingerprint -sha256
+   If they differ, do not trust the pack.
+
+2. Verify everything at once, offline
+     attest verify PACK.zip --trust CA.pem
+   CA.pem is the provider's certification authority, obtained from the provider through a
+   channel you trust. Exit code 0: valid and trusted. 1: the first problem found, naming the
+   file (or "valid but signer not trusted"). 2: the file is not a usable pack.
+   It checks the manifest signature, every file's SHA-256 and size, that no file was added or
+   removed, the PDF signature, the HTML and JSON signatures, the checkpoint signature and that
+   every cited record is in the signed evidence log (RFC 6962 inclusion proofs).
+
+3. Verify the PDF with other tools
+   Unzip the pack, then:
+     pdfsig document/{id}.pdf
+   Read the lines "Signature Validation: Signature is Valid." and "Certificate Validation:"
+   (pdfsig exits 0 even when the signature does not match, so read the lines). Any
+   PAdES-capable PDF reader (for example Adobe Acrobat Reader) shows the certification
+   signature too, once CA.pem is among its trusted certificates.
+
+4. Check an evidence record by hand (optional)
+   The leaf hash of records/<n>.json is SHA-256 of one byte 0x00 followed by the file's bytes;
+   it must equal "leaf_hash" of the proof with "leaf_index" n in document/{id}.json, and
+   the proof's "audit_path" must lead to the checkpoint root {root}
+   (tree size {tree_size}), which the provider signed ("checkpoint" in the same file).
+"""
+
+_IT = """\
+PACCHETTO DI EVIDENZE - COME VERIFICARLO
+
+Documento {id}
+Cliente   {tenant}
+Periodo   {period}
+Fornitore {provider}
+
+Il pacchetto contiene un'attestazione firmata (document/{id}.pdf, .html, .json,
+con le buste di firma DSSE dell'HTML e del JSON), le {records} evidenze che cita
+(records/<posizione>.json), la catena di certificati del fornitore ({chain})
+e {manifest}, che elenca ogni altro file con SHA-256 e dimensione ed e' firmato
+in {envelope}.
+
+1. Controllare chi ha firmato
+   Il certificato del fornitore (il primo in {chain}) e'
+     soggetto     {subject}
+     emittente    {issuer}
+     valido fino  {not_after}
+     SHA-256      {fingerprint}
+   Confrontare questa impronta con quella che il fornitore pubblica altrove (sito web,
+   contratto, lettera). Ad esempio:
+     openssl x509 -in {chain} -noout -fingerprint -sha256
+   Se sono diverse, non fidarsi del pacchetto.
+
+2. Verificare tutto in una volta, senza rete
+     attest verify PACK.zip --trust CA.pem
+   CA.pem e' l'autorita' di certificazione del fornitore, ottenuta dal fornitore attraverso un
+   canale affidabile. Codice di uscita 0: valido e affidabile. 1: il primo problema trovato,
+   con il nome del file (oppure "valid but signer not trusted"). 2: il file non e' un
+   pacchetto utilizzabile.
+   Controlla la firma del manifest, SHA-256 e dimensione di ogni file, che nessun file sia stato
+   aggiunto o tolto, la firma del PDF, le firme di HTML e JSON, la firma del checkpoint e che ogni
+   evidenza citata sia nel registro firmato (prove di inclusione RFC 6962).
+
+3. Verificare il PDF con altri strumenti
+   Estrarre il pacchetto, poi:
+     pdfsig document/{id}.pdf
+   Leggere le righe "Signature Validation: Signature is Valid." e "Certificate Validation:"
+   (pdfsig termina con 0 anche quando la firma non corrisponde: leggere le righe). Ogni lettore
+   PDF che supporta PAdES (ad esempio Adobe Acrobat Reader) mostra la firma di certificazione,
+   una volta aggiunto CA.pem ai certificati attendibili.
+
+4. Controllare a mano un'evidenza (facoltativo)
+   L'hash foglia di records/<n>.json e' lo SHA-256 di un byte 0x00 seguito dai byte del file;
+   deve essere uguale a "leaf_hash" della prova con "leaf_index" n in document/{id}.json,
+   e il suo "audit_path" deve portare alla radice del checkpoint {root}
+   (dimensione {tree_size}), firmata dal fornitore ("checkpoint" nello stesso file).
+"""
+
+
+def guides(att: Attestation, cert: x509.Certificate) -> dict[str, bytes]:
+    """Both guides, by file name."""
+    facts = _facts(att, cert)
+    return {"GUIDE-en.txt": _EN.format(**facts).encode("utf-8"), "GUIDE-it.txt": _IT.format(**facts).encode("utf-8")}
