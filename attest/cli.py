@@ -364,9 +364,10 @@ def _verify_pack(path: Path, anchors: list[x509.Certificate], statuses: _StatusL
            f"signer {escape(str(report.signer))}, certificate SHA-256 {report.fingerprint}")
     if not report.trusted:
         out.print(f"[red]UNTRUSTED[/red] {escape(str(path))}: valid but signer not trusted: "
-                  f"{escape(str(report.trust_problem))}; {who}", highlight=False)
+                  f"{escape(str(report.trust_problem))}; {who}", highlight=False, soft_wrap=True)
         return 1
-    out.print(f"[green]VALID[/green] {escape(str(path))}: {who}", highlight=False)
+    # soft_wrap: no line break inside the fingerprint, which a reader copies to compare.
+    out.print(f"[green]VALID[/green] {escape(str(path))}: {who}", highlight=False, soft_wrap=True)
     if report.document_id:
         out.print(f"  status: {statuses.describe(report.document_id)}", highlight=False)
     return 0
