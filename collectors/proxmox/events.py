@@ -21,13 +21,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from collectors.proxmox.client import ApiError, Call
 from collectors.proxmox.context import PveContext
 from collectors.proxmox.parse import as_int
+from collectors.proxmox.task_lists import task_lists
 
 SECTION = "events"
-TASKS = "/nodes/{node}/tasks"
-PAGE = 10000
 
 # Tasks that change whether a guest runs (or where); the id is the vmid.
 GUEST_TYPES = frozenset({
@@ -39,8 +37,6 @@ GUEST_TYPES = frozenset({
 })
 # Node-wide: guests started at boot, stopped at shutdown, all migrated away (id "").
 NODE_TYPES = frozenset({"startall", "stopall", "migrateall"})
-
-Listing = tuple[list[tuple[dict[str, Any], str]], set[str]]  # (task, artifact it came in), all artifacts
 
 
 def collect(ctx: PveContext) -> None:
@@ -55,7 +51,7 @@ def collect(ctx: PveContext) -> None:
     cited: dict[int, set[str]] = {}  # vmid -> artifacts its events came in
     listings: dict[str, set[str]] = {}  # node -> artifacts of its task list
     failed: dict[str, str] = {}
-    for node, listed in _task_lists(ctx, since):
+    for node, listed in task_lists(ctx, since):
         if isinstance(listed, str):
             failed[node] = listed
             continue
@@ -95,29 +91,3 @@ def _event(node: str, task: dict[str, Any]) -> dict[str, Any]:
 
 def _sorted(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(events, key=lambda e: (e["starttime"] or 0, str(e["upid"])))
-
-
-def _task_lists(ctx: PveContext, since: int) -> list[tuple[str, Listing | str]]:
-    """Each node's tasks since `since` (with the artifact each came in) and the artifacts of its
-    task list pages, or the error. A full page is followed by the next one."""
-    out: dict[str, Listing | str] = {}
-    pending = {node: 0 for node in ctx.nodes}  # node -> next start offset
-    while pending:
-        calls = [Call(TASKS, {"node": n}, {"since": since, "limit": PAGE} | ({"start": start} if start else {}),
-                      key=n) for n, start in pending.items()]
-        more: dict[str, int] = {}
-        for call, result in ctx.fetch_many(calls):
-            node = str(call.key)
-            if isinstance(result, ApiError) or not isinstance(result.data, list):
-                out[node] = str(result) if isinstance(result, ApiError) else f"GET {result.shown}: expected a list"
-                continue
-            got = out.setdefault(node, ([], set()))
-            if isinstance(got, str):
-                continue  # an earlier page failed: the node stays failed
-            artifact = ctx.artifact(result)
-            got[1].add(artifact)
-            got[0].extend((t, artifact) for t in result.data if isinstance(t, dict))
-            if len(result.data) >= PAGE:
-                more[node] = pending[node] + len(result.data)
-        pending = more
-    return sorted(out.items())

@@ -13,12 +13,10 @@ from typing import Any
 from collectors.proxmox.client import ApiError, Call
 from collectors.proxmox.context import PveContext
 from collectors.proxmox.parse import as_int, vzdump_results
+from collectors.proxmox.task_lists import task_lists
 
 SECTION = "tasks"
-TASKS = "/nodes/{node}/tasks"
 LOG = "/nodes/{node}/tasks/{upid}/log"
-# One page large enough for 400 days of hourly jobs; a full page is followed by the next one.
-PAGE = 10000
 LOG_LIMIT = 100000
 
 
@@ -32,7 +30,7 @@ def collect(ctx: PveContext) -> None:
     tasks: list[tuple[str, dict[str, Any], str]] = []  # (node, task, artifact)
     failed_nodes: dict[str, str] = {}
     listings: dict[str, set[str]] = {}  # node -> artifacts of its task list (what "no run" rests on)
-    for node, listed in _task_lists(ctx, since):
+    for node, listed in task_lists(ctx, since, "vzdump", _is_vzdump):
         if isinstance(listed, str):
             failed_nodes[node] = listed
         else:
@@ -71,34 +69,6 @@ def collect(ctx: PveContext) -> None:
         ctx.out.record("proxmox.backup_history", ctx.guest_subject(guest, "backup-history"), {
             "vmid": guest.vmid, "since": since, "until": until, "runs": history,
         }, artifacts=tuple(sorted(cited.get(guest.vmid, set()) | listings.get(guest.node, set()))))
-
-
-Listing = tuple[list[tuple[dict[str, Any], str]], set[str]]
-
-
-def _task_lists(ctx: PveContext, since: int) -> list[tuple[str, Listing | str]]:
-    """Each node's vzdump tasks since `since` (with the artifact each came in) and the artifacts
-    of its task list pages, or the error."""
-    out: dict[str, Listing | str] = {}
-    pending = {node: 0 for node in ctx.nodes}  # node -> next start offset
-    while pending:
-        calls = [Call(TASKS, {"node": n}, {"typefilter": "vzdump", "since": since, "limit": PAGE}
-                      | ({"start": start} if start else {}), key=n) for n, start in pending.items()]
-        more: dict[str, int] = {}
-        for call, result in ctx.fetch_many(calls):
-            node = str(call.key)
-            if isinstance(result, ApiError) or not isinstance(result.data, list):
-                out[node] = str(result) if isinstance(result, ApiError) else f"GET {result.shown}: expected a list"
-                continue
-            got = out.setdefault(node, ([], set()))
-            if not isinstance(got, str):
-                artifact = ctx.artifact(result)
-                got[1].add(artifact)
-                got[0].extend((t, artifact) for t in result.data if isinstance(t, dict) and _is_vzdump(t))
-                if len(result.data) >= PAGE:
-                    more[node] = pending[node] + len(result.data)
-        pending = more
-    return sorted(out.items())
 
 
 def _is_vzdump(task: dict[str, Any]) -> bool:
