@@ -56,6 +56,7 @@ def run_collection(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSig
                    only: list[str] | None = None,
                    progress: Callable[[str], None] | None = None, wait_s: float = 0) -> RunSummary:
     sources = [s for s in config.model.sources if not only or s.id in only]
+    log.redact_values(config.known_secrets())  # a token pasted into a VM's notes is stored as REDACTED
     run_id = log.begin_run("collect", signer, wait_s)
     results: list[SourceResult] = []
     for source in sources:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from attest.canonical import digest_of
 from attest.errors import BadInput
+from evidence.scrub import MIN_KNOWN_SECRET
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -536,6 +537,34 @@ class LoadedConfig:
         if not (src.bearer_token_env or src.bearer_token_file):
             return None
         return reveal(src.bearer_token_env, src.bearer_token_file, self.base, f"sources.{src.id}.bearer_token")
+
+    def known_secrets(self) -> list[str]:
+        """Every secret the configuration references that can be read now (API tokens, passwords,
+        passphrases, wherever a ``<name>_env``/``<name>_file`` pair points), for the evidence log
+        to redact by value: a token a sysadmin pasted into a VM's notes is found by no key name.
+        Unreadable references are skipped: the step that needs one reports it."""
+        found: list[str] = []
+
+        def walk(model: BaseModel, where: str) -> None:
+            fields = type(model).model_fields
+            for name in fields:
+                value = getattr(model, name)
+                if isinstance(value, BaseModel):
+                    walk(value, f"{where}.{name}")
+                if name.endswith("_env") and f"{name[:-4]}_file" in fields:
+                    env, file = value, getattr(model, f"{name[:-4]}_file")
+                    if env or file:
+                        try:
+                            secret = reveal(env, file, self.base, f"{where}.{name[:-4]}")
+                        except ConfigError:
+                            continue
+                        if len(secret) >= MIN_KNOWN_SECRET and secret not in found:
+                            found.append(secret)
+
+        for i, source in enumerate(self.model.sources):
+            walk(source, f"sources[{i}]")
+        walk(self.model.provider.signing, "provider.signing")
+        return found
 
     def pbx_passphrase(self, src: AsteriskSource) -> str | None:
         ssh = src.ssh

@@ -224,6 +224,7 @@ def add_manual_evidence(config: LoadedConfig, log: EvidenceLog, signer: Checkpoi
         raise BadInput(f"--performed {utc_iso(performed_at)}: in the future")
     data, media_type = read_document(path)
     # Everything is checked before the run begins: a refused file leaves no trace in the log.
+    log.redact_values(config.known_secrets())  # a test log may quote a configured token
     run_id = log.begin_run("evidence-add", signer, wait_s)
     stored_sha = log.put_artifact(data, media_type)
     sha = hashlib.sha256(data).hexdigest()

@@ -43,7 +43,7 @@ from evidence import merkle
 from evidence.blobs import BlobStore
 from evidence.db import make_engine, migrate, writer
 from evidence.models import Artifact, Checkpoint, Document, LogMeta, Record, Run
-from evidence.scrub import might_hold_secret, scrub, scrub_bytes
+from evidence.scrub import KnownSecrets, might_hold_secret, scrub, scrub_bytes
 
 RECORD_VERSION = 1
 CHECKPOINT_VERSION = 1
@@ -326,6 +326,8 @@ class EvidenceLog:
         # next transaction that appends records or closes a run, which is the one that makes a
         # record citing them durable. Guarded by _artifact_lock (collectors put from threads).
         self._artifact_lock = threading.Lock()
+        # The configured secrets' values, redacted wherever they appear (`redact_values`).
+        self.known_secrets = KnownSecrets()
         self._pending_artifacts: dict[str, dict[str, Any]] = {}
         self._stored_artifacts: set[str] = set()  # blob written, row pending or committed
         self._raw_to_sha: dict[bytes, str] = {}  # sha256(raw answer) -> sha256(as stored)
@@ -523,6 +525,13 @@ class EvidenceLog:
 
     # --- writing -------------------------------------------------------------------------
 
+    def redact_values(self, values: Iterable[str]) -> None:
+        """From now on, replace these secret values by REDACTED in every record and artifact
+        stored, under any key or none (collection passes the configuration's secrets)."""
+        self.known_secrets.add(values)
+        with self._artifact_lock:
+            self._raw_to_sha.clear()  # an answer stored before may have held one of them
+
     def put_artifact(self, data: bytes, media_type: str) -> str:
         """Store raw bytes (scrubbed first) and return their SHA-256, which records cite.
 
@@ -534,7 +543,7 @@ class EvidenceLog:
         sha = self._raw_to_sha.get(raw_key)
         if sha is not None:  # the same answer again (empty lists, shared options): done already
             return sha
-        clean = scrub_bytes(data)
+        clean = self.known_secrets.redact_bytes(scrub_bytes(data))
         sha = raw_key.hex() if clean is data else hashlib.sha256(clean).hexdigest()
         if sha not in self._stored_artifacts:
             self.blobs.put(clean, sha)
@@ -604,6 +613,8 @@ class EvidenceLog:
         for rec in records:
             collected_at = utc_iso(rec.collected_at)
             body = record_body(run_id, rec, collected_at)
+            if self.known_secrets.found_in(body):
+                body = canonical_json(self.known_secrets.redact(json.loads(body)))
             leaf = merkle.leaf_hash(body)
             if leaf not in seen:
                 seen.add(leaf)

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 REDACTED = "REDACTED"
+# Known secret values shorter than this are not redacted by value: "admin" or "1234" would
+# blank out ordinary words and numbers everywhere (such values are weak secrets anyway).
+MIN_KNOWN_SECRET = 8
 
 _SECRET_NAMES = (r"password|passwd|pass|secret|token|token_?value|ticket|csrfpreventiontoken|api_?key|private_?key"
                  r"|authorization|cookie|set-cookie|secret_?key|client_?secret")
@@ -109,3 +113,59 @@ def scrub_bytes_full(data: bytes) -> bytes:
     if cleaned_obj == parsed:
         return data
     return json.dumps(cleaned_obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class KnownSecrets:
+    """Redaction by value: the configured secrets themselves (API tokens, passwords), wherever
+    they turn up in what a source said, under any key or none (a token pasted into a VM's notes).
+    Each value must be at least MIN_KNOWN_SECRET characters long."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._values: tuple[str, ...] = ()
+        self._encoded: tuple[bytes, ...] = ()
+        self.add(values)
+
+    def add(self, values: Iterable[str]) -> None:
+        new = [v for v in values if len(v) >= MIN_KNOWN_SECRET and v not in self._values]
+        # Longest first, so a secret that contains another is replaced whole.
+        self._values = tuple(sorted((*self._values, *new), key=len, reverse=True))
+        # As the bytes may hold them: UTF-8, and JSON-escaped (a value with quotes, backslashes
+        # or non-ASCII is written differently inside a JSON string).
+        encoded = {v.encode("utf-8") for v in self._values} | {json.dumps(v)[1:-1].encode("ascii")
+                                                                for v in self._values}
+        self._encoded = tuple(encoded)
+
+    def __bool__(self) -> bool:
+        return bool(self._values)
+
+    def found_in(self, data: bytes) -> bool:
+        return any(e in data for e in self._encoded)
+
+    def redact_text(self, text: str) -> str:
+        for value in self._values:
+            text = text.replace(value, REDACTED)
+        return text
+
+    def redact(self, value: Any) -> Any:
+        """A copy of a parsed JSON value with every known secret replaced, in keys and strings."""
+        if isinstance(value, dict):
+            return {self.redact(k): self.redact(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.redact(v) for v in value]
+        if isinstance(value, str):
+            return self.redact_text(value)
+        return value
+
+    def redact_bytes(self, data: bytes) -> bytes:
+        """*data* with every known secret replaced: structurally when it is JSON (so escaped
+        forms are found too), textually otherwise; the same bytes when none is there."""
+        if not self.found_in(data):
+            return data
+        try:
+            parsed = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            out = data
+            for value in self._values:
+                out = out.replace(value.encode("utf-8"), REDACTED.encode())
+            return out
+        return json.dumps(self.redact(parsed), ensure_ascii=False, separators=(",", ":")).encode("utf-8")

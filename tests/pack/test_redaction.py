@@ -1,0 +1,146 @@
+"""Redaction is tested, not assumed (issue 7 item 5): other tenants' names, IPs and extensions and
+the Proxmox API token are planted into what the lab serves and the PBX trees hold, the lab is
+collected for real, and not one of them may appear anywhere in acme's pack — in any entry, in the
+PDF's text and attachments, or inside the base64 payloads of the DSSE envelopes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from attest.lab.world import LabFirewall, LabIpSet, LabIpSetEntry, LabWorld, demo_world
+from tests.cli.test_demo_end_to_end import attest
+
+OTHER = "bellini"
+OTHER_VMID = 103
+OWN_VMID = 101
+PLANTED_IP = "203.0.113.77"
+PLANTED_EXTENSION = "880077312"  # long enough never to turn up by chance in a hash
+
+
+def _token(world: LabWorld) -> str:
+    return next(t for t in world.tokens if t.tokenid == "evidence").secret
+
+
+def _planted_world() -> LabWorld:
+    world = demo_world()
+    other = next(t for t in world.tenants if t.id == OTHER)
+    token = _token(world)
+    guests = tuple(
+        replace(g, description=f"{other.legal_name}: reception desk {PLANTED_IP}, extension {PLANTED_EXTENSION}, "
+                               f"monitoring {token}") if g.vmid == OTHER_VMID
+        # acme's own VM: its notes quote the token bare, under no secret-looking key
+        else replace(g, description=f"Monitored with the API token {token} (ask ops)") if g.vmid == OWN_VMID
+        else g for g in world.guests)
+    firewalls = dict(world.guest_firewalls)
+    fw = firewalls[OTHER_VMID]
+    desk = LabIpSetEntry(f"{PLANTED_IP}/32", f"{other.legal_name} reception, ext {PLANTED_EXTENSION}")
+    firewalls[OTHER_VMID] = LabFirewall(options=fw.options, rules=fw.rules, aliases=fw.aliases, ipsets=tuple(
+        LabIpSet(s.name, (*s.entries, desk), s.comment) if s.name == "whitelist" else s for s in fw.ipsets))
+    return replace(world, guests=guests, guest_firewalls=firewalls)
+
+
+def _plant_in_pbx_trees(ws: Path, names: dict[str, str], token: str) -> None:
+    """The other tenant's PBX gets the planted extension; acme's its token in a comment."""
+    other = ws / "pbx" / names[OTHER].removeprefix("pbx-")
+    own = ws / "pbx" / names["acme"].removeprefix("pbx-")
+    for root, text in ((other, f"exten => {PLANTED_EXTENSION},1,Dial(PJSIP/{PLANTED_EXTENSION})\n"),
+                       (own, f"; provisioning token {token}\n")):
+        conf = next(root.rglob("extensions_custom.conf"), None) or next(root.rglob("extensions.conf"))
+        conf.write_text(conf.read_text() + text)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from attest.config import load_config
+    from attest.lab.server import LabServer
+    from attest.workspace import config_document, demo_pbx_names, init_workspace, write_config, write_demo_pbx
+
+    root = tmp_path_factory.mktemp("redaction")
+    world = _planted_world()
+    lab = LabServer(world, root / "lab")
+    lab.start()
+    try:
+        ws = root / "ws"
+        init_workspace(ws)
+        write_demo_pbx(ws, world)
+        _plant_in_pbx_trees(ws, demo_pbx_names(world), _token(world))
+        config = write_config(ws, config_document(world, lab.url, str(lab.ca_path), pbx=True))
+        proc = attest("collect", "--config", config, cwd=root)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        proc = attest("render", "--tenant", "acme", "--config", config, cwd=root)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        out = root / "acme.zip"
+        proc = attest("export", "--tenant", "acme", "--kind", "tender", "--out", out, "--config", config, cwd=root)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        yield load_config(config), world, out
+    finally:
+        lab.stop()
+
+
+def _texts(pack: Path, scratch: Path) -> dict[str, str]:
+    """Every readable text in the pack: each entry as UTF-8, each PDF's extracted text and its
+    attachments, each DSSE envelope's decoded payload."""
+    texts: dict[str, str] = {}
+    with zipfile.ZipFile(pack) as zf:
+        entries = {i.filename: zf.read(i) for i in zf.infolist()}
+    for name, data in entries.items():
+        texts[name] = data.decode("utf-8", "replace")
+        if name.endswith(".dsse.json"):
+            texts[f"{name} (payload)"] = base64.b64decode(json.loads(data)["payload"]).decode("utf-8", "replace")
+        if name.endswith(".pdf"):
+            pdf = scratch / Path(name).name
+            pdf.write_bytes(data)
+            text = subprocess.run(["pdftotext", "-layout", pdf, "-"], capture_output=True, check=True).stdout
+            texts[f"{name} (text)"] = text.decode("utf-8", "replace")
+            attached = scratch / f"{pdf.stem}-attachments"
+            attached.mkdir()
+            subprocess.run(["pdfdetach", "-saveall", "-o", attached, pdf], capture_output=True, check=True)
+            for path in sorted(attached.iterdir()):
+                texts[f"{name} (attachment {path.name})"] = path.read_text("utf-8", "replace")
+    return texts
+
+
+def test_the_planted_data_reached_the_log_and_the_token_was_redacted(planted) -> None:  # type: ignore[no-untyped-def]
+    """The test below could fail: the other tenant's planted data is in the evidence log, and the
+    token was stored nowhere (records, artifacts, database)."""
+    from evidence.log import EvidenceLog
+
+    loaded, world, _ = planted
+    log = EvidenceLog.open(loaded.database_url, loaded.evidence_dir)
+    try:
+        bodies = b"\n".join(r.body for r in log.records())
+    finally:
+        log.close()
+    assert PLANTED_IP.encode() in bodies and PLANTED_EXTENSION.encode() in bodies
+    token = _token(world).encode()
+    assert token not in bodies
+    assert b"Monitored with the API token REDACTED" in bodies
+    for path in loaded.evidence_dir.rglob("*"):
+        if path.is_file():
+            assert token not in path.read_bytes(), path
+
+
+def test_nothing_planted_appears_anywhere_in_the_pack(planted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    loaded, world, pack = planted
+    texts = _texts(pack, tmp_path)
+    assert any(" (text)" in k for k in texts) and any("(attachment" in k for k in texts)
+    assert any("acme" in t.lower() for t in texts.values())  # the pack is about acme, and says so
+    forbidden = {PLANTED_IP: "the other tenant's IP", PLANTED_EXTENSION: "the other tenant's extension",
+                 _token(world): "the Proxmox API token"}
+    for tenant in loaded.model.tenants:
+        if tenant.id != "acme":
+            forbidden[tenant.legal_name] = f"{tenant.id}'s legal name"
+    for name, text in sorted(texts.items()):
+        for needle, what in forbidden.items():
+            assert needle not in text, f"{what} ({needle!r}) appears in {name}"
+        words = {w.strip(".,:;()[]{}\"'/") for w in text.lower().replace("-", " ").split()}
+        for tenant in loaded.model.tenants:
+            if tenant.id != "acme":
+                assert tenant.id not in words, f"tenant id {tenant.id!r} appears in {name}"
