@@ -422,16 +422,13 @@ def export(tenant: Annotated[str, typer.Option("--tenant", "-t", help="The tenan
                                                   show_default=False)],
            period: Annotated[str | None, typer.Option("--period", help="YYYY-MM (default: the newest period with a "
                                                                        "current document)")] = None,
-           kind: Annotated[str, typer.Option("--kind", help="tender (audit: not yet available)")] = "tender",
+           kind: Annotated[str, typer.Option("--kind", help="tender, or audit (adds a GDPR audit report)")] = "tender",
            config: ConfigOpt = None) -> None:
     """Write an evidence pack (ZIP): the tenant's current signed document, the records it cites with their proofs,
     the provider certificates, a verification guide and a signed manifest. Exit 2 (nothing written) when there is
     no current document, or the output exists or cannot be written."""
     from attest.pack.build import build_pack, check_output, write_pack
 
-    if kind == "audit":
-        raise BadInput("--kind audit: not yet available (GDPR audit packs come with a later release); "
-                       "use --kind tender")
     check_output(out_path)
     with _workspace(config) as (loaded, log):
         pack = build_pack(loaded, log, _signer(loaded), tenant, period, kind)

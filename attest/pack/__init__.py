@@ -8,7 +8,8 @@ English and Italian, and ``MANIFEST.json`` (every other file's SHA-256 and size)
 
 Modules, one job each: ``archive`` (deterministic ZIP writing, safe reading), ``manifest``
 (the manifest's shape), ``guide`` (the verification guides), ``build`` (collect from a
-workspace and write the ZIP), ``verify`` (check a pack).
+workspace and write the ZIP), ``verify`` (check a pack), ``audit/`` (the audit kind's GDPR
+audit report: ``audit/<id>.pdf, .html, .report.json`` and their signatures).
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Build an evidence pack from a workspace: the tenant's current document for a period, the
 records it cites, the provider chain, the guides and the signed manifest; written atomically.
 
+Kind ``audit`` adds ``audit/``: the GDPR audit report (attest/pack/audit/), issued once per
+content and stored, so that a pack built twice is still identical.
+
 Refusals (``BadInput``, exit 2, nothing written): an unknown tenant or malformed period, no
 document for the tenant and period, a newest document that is revoked, document files that are
 missing or differ from what the log recorded at issue, cited records the log no longer holds,
@@ -25,6 +28,8 @@ from attest.config import LoadedConfig
 from attest.errors import BadInput
 from attest.pack import CHAIN, KINDS, MANIFEST, MANIFEST_ENVELOPE, PACK_PREDICATE_TYPE
 from attest.pack.archive import write_zip
+from attest.pack.audit import AUDIT_DIR
+from attest.pack.certificates import site_certificate_files
 from attest.pack.guide import guides
 from attest.pack.manifest import build_manifest
 from attest.period import parse_period
@@ -111,13 +116,31 @@ def _what(name: str, files: dict[str, bytes]) -> str:
         return ""
 
 
+def _audit_entries(loaded: LoadedConfig, log: EvidenceLog, signer: ProviderSigner, index: DocumentIndex,
+                   att: Attestation, records: dict[int, bytes], files: dict[str, bytes],
+                   others: dict[str, str]) -> dict[str, bytes]:
+    """The audit report's files as ``audit/<name>`` entries (issued once, then reused: see
+    attest/pack/audit/issue.py). The pack's other entries and the report's content are checked for
+    other tenants first, so a report that could never be packed is not issued and stored either."""
+    from attest.pack.audit.assemble import audit_content
+    from attest.pack.audit.issue import audit_report_files
+
+    content = audit_content(att, records, index, loaded.output_dir, log)
+    probe = {**files, f"{AUDIT_DIR}/report.json": content.digest_bytes()}
+    if found := foreign_mentions(probe, others):
+        raise BadInput(f"{found[0]}{_what(found[0], files)} names another tenant ({found[1]}), so no audit pack "
+                       f"can be built for {att.tenant.id}; nothing was written")
+    report = audit_report_files(loaded.output_dir, log, signer, att, content)
+    return {f"{AUDIT_DIR}/{name}": data for name, data in report.items()}
+
+
 def foreign_mentions(files: dict[str, bytes], others: dict[str, str]) -> tuple[str, str] | None:
     """The first (file, tenant id) where a text entry names another tenant (*others*: id → legal
     name) by its id as a word or by its legal name; None when none does (DESIGN.md §3.8). The PDF
     is not read: its text is the HTML's, its attachment the JSON's."""
     patterns = {tid: re.compile(rf"(?<![A-Za-z0-9]){re.escape(tid)}(?![A-Za-z0-9])") for tid in others}
     for name in sorted(files):
-        if name.endswith(".pdf"):
+        if name.endswith((".pdf", ".png", ".jpg")):
             continue
         text = files[name].decode("utf-8", "replace")
         for tid, legal_name in others.items():
@@ -130,9 +153,6 @@ def build_pack(loaded: LoadedConfig, log: EvidenceLog, signer: ProviderSigner, t
                period: str | None, kind: str = "tender") -> Pack:
     if kind not in KINDS:
         raise BadInput(f"--kind {kind!r}: expected one of {', '.join(KINDS)}")
-    if kind == "audit":
-        raise BadInput("--kind audit: not yet available (GDPR audit packs come with a later release); "
-                       "use --kind tender")
     tenant = loaded.tenant(tenant_id)
     if period is not None:
         parse_period(period, loaded.model.time_zone)  # BadInput for anything but YYYY-MM
@@ -158,9 +178,12 @@ def build_pack(loaded: LoadedConfig, log: EvidenceLog, signer: ProviderSigner, t
             chain.append(cert)
     files: dict[str, bytes] = {f"document/{name}": data for name, data in doc_files.items()}
     files.update({f"records/{idx}.json": body for idx, body in records.items()})
+    files.update(site_certificate_files(log, records))  # the datacenter certificates the document cites
     files[CHAIN] = b"".join(c.public_bytes(Encoding.PEM) for c in chain)
-    files.update(guides(att, signer.certificate))
+    files.update(guides(att, signer.certificate, kind))
     others = {t.id: t.legal_name for t in loaded.model.tenants if t.id != tenant.id}
+    if kind == "audit":
+        files.update(_audit_entries(loaded, log, signer, index, att, records, files, others))
     if found := foreign_mentions(files, others):
         raise BadInput(f"{found[0]}{_what(found[0], files)} names another tenant ({found[1]}), so it cannot go in "
                        f"{tenant.id}'s pack; nothing was written. A record about something two tenants share (a "

@@ -86,6 +86,13 @@ signed in {envelope}.
    it must equal "leaf_hash" of the proof with "leaf_index" n in document/{id}.json, and
    the proof's "audit_path" must lead to the checkpoint root {root}
    (tree size {tree_size}), which the provider signed ("checkpoint" in the same file).
+
+5. Datacenter certificates (when the document cites them)
+   certificates/sites/<site>/<n>-<number>.<ext> is the certificate file the provider stored
+   for a datacenter. records/<n>.json describes it (kind manual.site_certificate), and its
+   "artifacts" list holds the file's SHA-256: compute it (sha256sum) and compare. Check the
+   certificate with its issuer, too; the provider's signature only proves which file was
+   stored.
 """
 
 _IT = """\
@@ -136,10 +143,50 @@ in {envelope}.
    deve essere uguale a "leaf_hash" della prova con "leaf_index" n in document/{id}.json,
    e il suo "audit_path" deve portare alla radice del checkpoint {root}
    (dimensione {tree_size}), firmata dal fornitore ("checkpoint" nello stesso file).
+
+5. Certificati dei datacenter (quando il documento li cita)
+   certificates/sites/<sito>/<n>-<numero>.<ext> e' il file del certificato che il fornitore ha
+   archiviato per un datacenter. records/<n>.json lo descrive (tipo manual.site_certificate)
+   e la sua lista "artifacts" contiene lo SHA-256 del file: calcolarlo (sha256sum) e
+   confrontarlo. Verificare il certificato anche presso chi lo ha emesso: la firma del
+   fornitore prova solo quale file e' stato archiviato.
 """
 
 
-def guides(att: Attestation, cert: x509.Certificate) -> dict[str, bytes]:
-    """Both guides, by file name."""
+_AUDIT_EN = """
+5. The GDPR audit report (audit/)
+   audit/<report>.pdf (signed, PAdES; check it with pdfsig as in step 3), .html and
+   .report.json (each signed in its .dsse.json envelope) organise this pack's evidence by what
+   an auditor verifies: 1. the Art. 32 measures, the controls that serve each, this tenant's
+   verdicts and the records behind them (record n is records/n.json); 2. the Art. 28(3)
+   checklist, saying plainly which points technical evidence cannot show (contractual);
+   3. where the data is (primary instances, HA targets, backups, off-site copies: sites,
+   countries, EU/EEA); 4. the datacenter operators those sites imply (sub-processors);
+   5. the verdicts of the last 12 periods. The PDF attaches the attestation it rests on.
+   `attest verify PACK.zip` checks its signatures, that it names this pack's tenant, period
+   and document, and that every record it refers to is in the pack.
+"""
+
+_AUDIT_IT = """
+5. Il rapporto di audit GDPR (audit/)
+   audit/<rapporto>.pdf (firmato PAdES; verificarlo con pdfsig come al punto 3), .html e
+   .report.json (ciascuno firmato nella sua busta .dsse.json) ordinano le evidenze del
+   pacchetto secondo cio' che un revisore verifica: 1. le misure dell'art. 32, i controlli che
+   le servono, gli esiti di questo cliente e le evidenze su cui poggiano (l'evidenza n e'
+   records/n.json); 2. la lista di controllo dell'art. 28(3), che indica chiaramente i punti che
+   le evidenze tecniche non possono dimostrare (contrattuali); 3. dove sono i dati (istanze
+   primarie, destinazioni HA, backup, copie fuori sede: siti, paesi, UE/SEE); 4. i gestori dei
+   datacenter implicati da quei siti (sub-responsabili); 5. gli esiti degli ultimi 12 periodi.
+   Il PDF allega l'attestazione su cui si basa. `attest verify PACK.zip` ne controlla le firme,
+   che riguardi cliente, periodo e documento di questo pacchetto e che ogni evidenza a cui
+   rimanda sia nel pacchetto.
+"""
+
+
+def guides(att: Attestation, cert: x509.Certificate, kind: str = "tender") -> dict[str, bytes]:
+    """Both guides, by file name; an audit pack's also describe the audit report."""
     facts = _facts(att, cert)
-    return {"GUIDE-en.txt": _EN.format(**facts).encode("utf-8"), "GUIDE-it.txt": _IT.format(**facts).encode("utf-8")}
+    en, it = _EN.format(**facts), _IT.format(**facts)
+    if kind == "audit":
+        en, it = en + _AUDIT_EN, it + _AUDIT_IT
+    return {"GUIDE-en.txt": en.encode("utf-8"), "GUIDE-it.txt": it.encode("utf-8")}

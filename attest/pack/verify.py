@@ -10,7 +10,10 @@ In order, stopping at the first problem (each names the file):
    checkpoint's signature matches its body and every inclusion proof leads to its root;
 6. ``records/<n>.json`` are exactly the records the attestation proves, each hashing to the
    leaf hash of the proof at position n;
-7. ``certificates/provider-chain.pem`` starts with the certificate that signed the manifest.
+7. ``certificates/provider-chain.pem`` starts with the certificate that signed the manifest;
+8. in an audit pack, ``audit/`` holds one audit report (PDF, HTML, JSON, two DSSE envelopes):
+   its PDF and DSSE signatures are valid, it names the manifest's tenant, period and document,
+   and every record it refers to is in the pack.
 When all hold, the signers (manifest, PDF, HTML, JSON, checkpoint) must chain to the anchors:
 otherwise the report is valid but not trusted, with the first reason.
 """
@@ -32,6 +35,9 @@ from attest.attestation import Attestation
 from attest.canonical import canonical_json
 from attest.pack import CHAIN, MANIFEST, MANIFEST_ENVELOPE
 from attest.pack.archive import read_zip
+from attest.pack.audit import AUDIT_DIR, REPORT_JSON_SUFFIX, audit_files
+from attest.pack.audit.model import AuditReport
+from attest.pack.certificates import SITE_CERTIFICATES, check_site_certificates
 from attest.pack.guide import colon_fingerprint
 from attest.pack.manifest import Manifest, parse_manifest
 from attest.proofs import checkpoint_trust_problem, integrity_problems
@@ -132,10 +138,14 @@ def _check(root: Path, files: dict[str, bytes], damaged: dict[str, str],
     doc = f"document/{manifest.document_id}"
     expected = {f"{doc}.pdf", f"{doc}.html", f"{doc}.json", f"{doc}.html{DSSE_SUFFIX}", f"{doc}.json{DSSE_SUFFIX}",
                 CHAIN, "GUIDE-en.txt", "GUIDE-it.txt"}
+    if manifest.kind == "audit":
+        expected |= _audit_names(files)
+    elif manifest.kind != "tender":
+        raise _Invalid(MANIFEST, f"names an unknown pack kind {manifest.kind!r}")
     for name in sorted(expected - set(files)):
         raise _Invalid(name, "missing, and the manifest does not list it either")
     for name in sorted(set(files) - expected - {MANIFEST, MANIFEST_ENVELOPE}):
-        if not _RECORD.match(name):
+        if not _RECORD.match(name) and not name.startswith(SITE_CERTIFICATES):
             raise _Invalid(name, "is not a file an evidence pack holds")
     _signed_file(root, f"{doc}.pdf", trust_anchors, report)
     _signed_file(root, f"{doc}.html", trust_anchors, report)
@@ -143,8 +153,52 @@ def _check(root: Path, files: dict[str, bytes], damaged: dict[str, str],
     att = _attestation(files[f"{doc}.json"], manifest, f"{doc}.json")
     _distrust(report, f"{doc}.json", checkpoint_trust_problem(att, trust_anchors))
     report.records = _check_records(files, att)
+    if problem := check_site_certificates(files):  # each file is the one its (proven) record names
+        raise _Invalid(*problem)
+    if manifest.kind == "audit":
+        _check_audit(root, files, manifest, trust_anchors, report)
     _check_chain(files[CHAIN], signed, report)
     _check_envelope_form(files[MANIFEST_ENVELOPE], files[CHAIN])
+
+
+def _audit_id(files: dict[str, bytes]) -> str:
+    """The id of the one audit report an audit pack holds, from its report JSON's name."""
+    ids = sorted(n[len(AUDIT_DIR) + 1 : -len(REPORT_JSON_SUFFIX)] for n in files
+                 if n.startswith(f"{AUDIT_DIR}/") and n.endswith(REPORT_JSON_SUFFIX))
+    if len(ids) != 1:
+        raise _Invalid(f"{AUDIT_DIR}/{ids[0] if ids else '<id>'}{REPORT_JSON_SUFFIX}",
+                       f"an audit pack holds exactly one audit report; found {len(ids)}")
+    return ids[0]
+
+
+def _audit_names(files: dict[str, bytes]) -> set[str]:
+    return {f"{AUDIT_DIR}/{name}" for name in audit_files(_audit_id(files))}
+
+
+def _check_audit(root: Path, files: dict[str, bytes], manifest: Manifest,
+                 trust_anchors: Sequence[x509.Certificate], report: PackReport) -> None:
+    """The audit report: its PDF and DSSE signatures, that it is about this pack's tenant, period and
+    document, and that every record it points the auditor to is in the pack."""
+    pdf, html, json_name, _, _ = (f"{AUDIT_DIR}/{name}" for name in audit_files(_audit_id(files)))
+    _signed_file(root, pdf, trust_anchors, report)
+    _signed_file(root, html, trust_anchors, report)
+    _signed_file(root, json_name, trust_anchors, report)
+    try:
+        audit = AuditReport.from_json_bytes(files[json_name])
+    except (ValueError, ValidationError):
+        raise _Invalid(json_name, "is not a well-formed audit report") from None
+    c = audit.content
+    if json_name != f"{AUDIT_DIR}/{audit.report_id}{REPORT_JSON_SUFFIX}":
+        raise _Invalid(json_name, f"holds report {audit.report_id}, not the one its name says")
+    if (c.tenant.id, c.period, c.document_id) != (manifest.tenant, manifest.period, manifest.document_id):
+        raise _Invalid(json_name, "is about another tenant, period or document than the signed manifest")
+    cited = {n for m in c.art32 for ctl in m.controls for n in ctl.records}
+    cited |= {n for i in c.art28 for n in i.records} | {n for u in c.location.uses for n in u.records}
+    if c.location.config_record is not None:
+        cited.add(c.location.config_record)
+    for n in sorted(cited):
+        if f"records/{n}.json" not in files:
+            raise _Invalid(json_name, f"points to records/{n}.json, which the pack does not hold")
 
 
 def _check_listing(files: dict[str, bytes], damaged: dict[str, str], manifest: Manifest) -> None:

@@ -237,7 +237,6 @@ def test_refusals_exit_2_and_write_nothing(workspace: tuple[Path, str], pack: Pa
         (["--tenant", "acme", "--period", "2026-09"], "tenant acme, period 2026-09: no document was issued"),
         (["--tenant", "acme", "--period", "October"], "expected YYYY-MM"),
         (["--tenant", "conti"], "tenant conti: no document was issued"),
-        (["--tenant", "acme", "--kind", "audit"], "--kind audit: not yet available"),
         (["--tenant", "acme", "--kind", "sales"], "--kind 'sales'"),
     ]:
         code, text = _export(ws, *args, "--out", out)

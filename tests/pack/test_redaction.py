@@ -6,7 +6,9 @@ PDF's text and attachments, or inside the base64 payloads of the DSSE envelopes.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import shutil
 import subprocess
 import zipfile
 from dataclasses import replace
@@ -56,6 +58,22 @@ def _plant_in_pbx_trees(ws: Path, names: dict[str, str], token: str) -> None:
         conf.write_text(conf.read_text() + text)
 
 
+def _add_site_certificates(config: Path, world: LabWorld) -> None:
+    """The demo's made-up documents: every site's certificates and the restore tests."""
+    from attest.cli import _signer
+    from attest.config import load_config
+    from attest.demo import _lab_instances
+    from attest.demo_documents import add_demo_documents
+    from evidence.log import EvidenceLog
+
+    loaded = load_config(config)
+    log = EvidenceLog.open(loaded.database_url, loaded.evidence_dir)
+    try:
+        assert add_demo_documents(loaded, log, _signer(loaded), _lab_instances(world)) > 0
+    finally:
+        log.close()
+
+
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     from attest.config import load_config
@@ -74,6 +92,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
         config = write_config(ws, config_document(world, lab.url, str(lab.ca_path), pbx=True))
         proc = attest("collect", "--config", config, cwd=root)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+        _add_site_certificates(config, world)
         proc = attest("render", "--tenant", "acme", "--config", config, cwd=root)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         out = root / "acme.zip"
@@ -144,3 +163,61 @@ def test_nothing_planted_appears_anywhere_in_the_pack(planted, tmp_path: Path) -
         for tenant in loaded.model.tenants:
             if tenant.id != "acme":
                 assert tenant.id not in words, f"tenant id {tenant.id!r} appears in {name}"
+
+
+def _entries(pack: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(pack) as zf:
+        return {i.filename: zf.read(i) for i in zf.infolist()}
+
+
+def _rezip(entries: dict[str, bytes], out: Path) -> Path:
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return out
+
+
+def _verify(loaded, pack: Path) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    proc = attest("verify", pack, "--trust", loaded.base / "keys" / "demo-ca.pem", cwd=pack.parent)
+    return proc.returncode, " ".join((proc.stdout + proc.stderr).split())
+
+
+def test_the_pack_carries_the_certificates_of_the_sites_acme_uses(planted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """acme runs in mil1 and may move to fra1: their certificates are in the pack, each the file
+    its (proven) record names; the office site's are not; altering one is caught by name."""
+    loaded, _, pack = planted
+    entries = _entries(pack)
+    certs = sorted(n for n in entries if n.startswith("certificates/sites/"))
+    sites = {n.split("/")[2] for n in certs}
+    assert sites and sites <= {s.id for s in loaded.model.sites if s.kind == "datacenter"}, certs
+    for name in certs:
+        idx = name.split("/")[3].split("-")[0]
+        record = json.loads(entries[f"records/{idx}.json"])
+        assert record["kind"] == "manual.site_certificate" and record["subject"] == f"site/{name.split('/')[2]}"
+        assert hashlib.sha256(entries[name]).hexdigest() in record["artifacts"]
+        assert entries[name].startswith(b"%PDF-")
+    assert _verify(loaded, pack)[0] == 0
+    altered = dict(entries)
+    altered[certs[0]] = entries[certs[0]].replace(b"%PDF-", b"%PDF-\n% altered", 1)
+    code, text = _verify(loaded, _rezip(altered, tmp_path / "altered.zip"))
+    assert code == 1 and certs[0] in text, text
+
+
+def test_a_certificate_file_missing_from_the_store_refuses_the_export(planted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    loaded, _, pack = planted
+    entries = _entries(pack)
+    name = next(n for n in sorted(entries) if n.startswith("certificates/sites/"))
+    sha = hashlib.sha256(entries[name]).hexdigest()
+    blob = loaded.evidence_dir / "blobs" / sha[:2] / sha[2:]
+    moved = tmp_path / "blob"
+    shutil.move(blob, moved)
+    try:
+        out = tmp_path / "again.zip"
+        proc = attest("export", "--tenant", "acme", "--kind", "tender", "--out", out,
+                      "--config", loaded.base / "attest.yaml", cwd=tmp_path)
+        text = " ".join((proc.stdout + proc.stderr).split())
+        assert proc.returncode == 2, text
+        assert "missing from the evidence store" in text and sha in text
+        assert not out.exists() and not list(tmp_path.glob(".again.zip*"))
+    finally:
+        shutil.move(moved, blob)
