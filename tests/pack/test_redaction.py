@@ -95,10 +95,13 @@ def planted(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
         _add_site_certificates(config, world)
         proc = attest("render", "--tenant", "acme", "--config", config, cwd=root)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        out = root / "acme.zip"
-        proc = attest("export", "--tenant", "acme", "--kind", "tender", "--out", out, "--config", config, cwd=root)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        yield load_config(config), world, out
+        packs = {}
+        for kind in ("tender", "audit"):
+            packs[kind] = root / f"acme-{kind}.zip"
+            proc = attest("export", "--tenant", "acme", "--kind", kind, "--out", packs[kind], "--config", config,
+                          cwd=root)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        yield load_config(config), world, packs
     finally:
         lab.stop()
 
@@ -146,9 +149,12 @@ def test_the_planted_data_reached_the_log_and_the_token_was_redacted(planted) ->
             assert token not in path.read_bytes(), path
 
 
-def test_nothing_planted_appears_anywhere_in_the_pack(planted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    loaded, world, pack = planted
-    texts = _texts(pack, tmp_path)
+@pytest.mark.parametrize("kind", ["tender", "audit"])
+def test_nothing_planted_appears_anywhere_in_the_pack(planted, kind: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    loaded, world, packs = planted
+    texts = _texts(packs[kind], tmp_path)
+    if kind == "audit":
+        assert any(k.startswith("audit/") and "(text)" in k for k in texts)
     assert any(" (text)" in k for k in texts) and any("(attachment" in k for k in texts)
     assert any("acme" in t.lower() for t in texts.values())  # the pack is about acme, and says so
     forbidden = {PLANTED_IP: "the other tenant's IP", PLANTED_EXTENSION: "the other tenant's extension",
@@ -185,7 +191,8 @@ def _verify(loaded, pack: Path) -> tuple[int, str]:  # type: ignore[no-untyped-d
 def test_the_pack_carries_the_certificates_of_the_sites_acme_uses(planted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """acme runs in mil1 and may move to fra1: their certificates are in the pack, each the file
     its (proven) record names; the office site's are not; altering one is caught by name."""
-    loaded, _, pack = planted
+    loaded, _, packs = planted
+    pack = packs["tender"]
     entries = _entries(pack)
     certs = sorted(n for n in entries if n.startswith("certificates/sites/"))
     sites = {n.split("/")[2] for n in certs}
@@ -204,8 +211,8 @@ def test_the_pack_carries_the_certificates_of_the_sites_acme_uses(planted, tmp_p
 
 
 def test_a_certificate_file_missing_from_the_store_refuses_the_export(planted, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    loaded, _, pack = planted
-    entries = _entries(pack)
+    loaded, _, packs = planted
+    entries = _entries(packs["tender"])
     name = next(n for n in sorted(entries) if n.startswith("certificates/sites/"))
     sha = hashlib.sha256(entries[name]).hexdigest()
     blob = loaded.evidence_dir / "blobs" / sha[:2] / sha[2:]
