@@ -107,6 +107,18 @@ class Term(Frozen):
     contract: str | None = None  # the contract's id, when source is "contract"
 
 
+class Measure(Frozen):
+    """A figure a check measured, machine-readable beside the words (SLA-01: availability and
+    coverage per SLA instance), so that it can be compared and aggregated without parsing text."""
+
+    name: str  # e.g. "availability", "coverage"
+    subject: str  # what was measured: the tenant's own SLA instance id
+    value: float | None  # None: nothing measured
+    target: float | None = None  # the threshold it is judged against, same unit
+    unit: str = "%"
+    met: bool | None = None  # the check's own comparison with the target (None: not judged)
+
+
 class Result(Frozen):
     """One control judged for one tenant."""
 
@@ -119,6 +131,7 @@ class Result(Frozen):
     facts: list[LocalizedText] = Field(default_factory=list)  # the tenant's own facts behind the verdict
     tables: list[FactTable] = Field(default_factory=list)  # the same facts, tabulated where a list is long
     timelines: list[Timeline] = Field(default_factory=list)  # drawn as charts (SLA-01's month)
+    measures: list[Measure] = Field(default_factory=list)  # machine-readable figures (SLA-01 per instance)
     waiver: WaiverRef | None = None  # set when the verdict is `waived`
     terms: list[Term] = Field(default_factory=list)  # the parameters used, contract and tenant overrides marked
     mappings: dict[str, list[str]] = Field(default_factory=dict)  # iso27001_2022, iso27017, gdpr → references

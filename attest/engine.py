@@ -23,7 +23,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from attest.attestation import FactTable, LocalizedText, Result, Term, Timeline, Verdict
+from attest.attestation import FactTable, LocalizedText, Measure, Result, Term, Timeline, Verdict
 from attest.canonical import digest_of, utc_iso
 from attest.catalog import Control, load_catalog
 from attest.config import LoadedConfig, TenantConfig
@@ -226,6 +226,7 @@ class CheckOutcome:
     evidence: list[StoredRecord] = field(default_factory=list)
     tables: list[FactTable] = field(default_factory=list)
     timelines: list[Timeline] = field(default_factory=list)
+    measures: list[Measure] = field(default_factory=list)
 
 
 class CheckContext:
@@ -426,7 +427,7 @@ def _result(control: Control, outcome: CheckOutcome, config_records: Sequence[St
     title = {str(k): v for k, v in e.title.items()}
     return Result(control_id=e.id, title=title, duty=e.duty, severity=e.severity, verdict=outcome.verdict,
                   reason=outcome.reason, facts=outcome.facts, tables=outcome.tables, timelines=outcome.timelines,
-                  evidence=cited, max_evidence_age=e.max_evidence_age, terms=terms,
+                  measures=outcome.measures, evidence=cited, max_evidence_age=e.max_evidence_age, terms=terms,
                   mappings={k: list(v) for k, v in e.mappings.items()})
 
 

@@ -1313,10 +1313,15 @@ def _check_evidence_claims(data: bytes, trust_anchors: Sequence[x509.Certificate
     from pydantic import ValidationError
 
     from attest.attestation import SCHEMA, Attestation
+    from attest.fleet.model import FLEET_SCHEMA
     from attest.proofs import checkpoint_trust_problem, integrity_problems
 
     try:
-        if json.loads(data).get("schema") != SCHEMA:
+        schema = json.loads(data).get("schema")
+        if schema == FLEET_SCHEMA:
+            _check_fleet_claims(data, trust_anchors, report)
+            return
+        if schema != SCHEMA:
             return
         att = Attestation.from_json_bytes(data)
     except (ValueError, AttributeError, ValidationError):
@@ -1334,6 +1339,34 @@ def _check_evidence_claims(data: bytes, trust_anchors: Sequence[x509.Certificate
         report.reasons.append(trust)
         return
     report.details["evidence_proofs"] = f"checkpoint signature and {len(att.proofs)} inclusion proof(s) check out"
+
+
+def _check_fleet_claims(data: bytes, trust_anchors: Sequence[x509.Certificate], report: VerifyReport) -> None:
+    """For a provider-wide (fleet) attestation: well formed, and its checkpoint validly signed by a
+    trusted signer (it cites no record, so there are no inclusion proofs to check)."""
+    from pydantic import ValidationError
+
+    from attest.fleet.checks import checkpoint_problems, checkpoint_trust_problem
+    from attest.fleet.model import FleetAttestation
+
+    try:
+        fleet = FleetAttestation.from_json_bytes(data)
+    except (ValueError, ValidationError):
+        report.valid = False
+        report.reasons.append("the data is not a well-formed provider-wide attestation")
+        return
+    report.details["scope"] = "fleet"
+    problems = checkpoint_problems(fleet.checkpoint)
+    if problems:
+        report.valid = False
+        report.reasons.extend(problems)
+        return
+    trust = checkpoint_trust_problem(fleet.checkpoint, trust_anchors)
+    if trust:
+        report.trusted = False
+        report.reasons.append(trust)
+        return
+    report.details["evidence_proofs"] = "checkpoint signature checks out (a provider-wide document cites no record)"
 
 
 def _subject_problem(statement: dict[str, Any], subject_path: Path) -> str | None:

@@ -165,10 +165,43 @@ def find_instances(ctx: CheckContext, tenant: TenantConfig, snap: Snapshot) -> F
         }
         return found
     found.used += [r for r in snap.of_kind("proxmox.pool") if r.payload.get("poolid") in tenant.match.proxmox_pools]
-    claim = claimer(ctx, tenant, snap)
-    found.instances = [i for r in guests.values() if (i := claim(r)) is not None]
+    found.instances = list(_claimed(ctx, snap, guests).get(tenant.id, ()))
     found.used += [i.record for i in found.instances]
     return found
+
+
+def _claimed(ctx: CheckContext, snap: Snapshot, guests: dict[str, StoredRecord]) -> dict[str, list[Instance]]:
+    """tenant id -> its instances in *snap*, in guest order, computed once per collection for every
+    tenant (and kept on the context): asking each tenant's rules of every guest, for every control,
+    made an evaluation grow with tenants × guests (a 1,000-tenant fleet). The same claims() decide,
+    so the instances are those `claimer` finds."""
+    cache: dict[tuple[str, int, int], dict[str, list[Instance]]] = ctx.__dict__.setdefault("_claimed_cache", {})
+    key = (snap.source_id, snap.run_id, snap.run_record.idx)
+    if key in cache:
+        return cache[key]
+    by_tag: dict[str, list[TenantConfig]] = {}
+    by_pool: dict[str, list[TenantConfig]] = {}
+    for t in ctx.tenants:
+        for tag in t.match.proxmox_tags:
+            by_tag.setdefault(tag, []).append(t)
+        for pool in t.match.proxmox_pools:
+            by_pool.setdefault(pool, []).append(t)
+    pools = pools_of(snap.of_kind("proxmox.pool"))
+    out: dict[str, list[Instance]] = {}
+    for record in guests.values():
+        guest = record.payload
+        if record.kind != "proxmox.guest" or guest.get("template"):
+            continue  # a template runs no calls; it is a disk image, not an instance
+        gid = f"{guest.get('type')}/{guest.get('vmid')}"
+        in_pools = pools.get(gid, set()) | ({str(guest["pool"])} if guest.get("pool") else set())
+        tags = {str(t).lower() for t in guest.get("tags") or []}
+        candidates = {t.id: t for tag in tags for t in by_tag.get(tag, ())}
+        candidates |= {t.id: t for pool in in_pools for t in by_pool.get(pool, ())}
+        owners = [(t, own) for t in candidates.values() if (own := claims(t, guest, in_pools))]
+        for t, own in owners:
+            out.setdefault(t.id, []).append(Instance(record, guest, own, len(owners) > 1))
+    cache[key] = out
+    return out
 
 
 # --- the view every infrastructure control starts from ---------------------------------------

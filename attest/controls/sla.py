@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal
 
-from attest.attestation import FactTable, LocalizedText, Verdict
+from attest.attestation import FactTable, LocalizedText, Measure, Verdict
 from attest.config import TenantConfig
 from attest.controls.sla_causes import outage_causes
 from attest.controls.sla_evidence import Window, describe_window, gather, maintenance, notice_records
@@ -178,6 +178,7 @@ def availability(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]
                                 {"en": f"The month {ctx.period.label} at a glance",
                                  "it": f"Il mese {ctx.period.label} in sintesi"})]
     low = [r for r in results if r.coverage is None or r.coverage < min_coverage]
+    measures = _measures(results, tenant.sla_target, min_coverage)
     if low:
         names = {lang: ", ".join(f"{r.instance} {_pct(r.coverage, lang)}" for r in low) for lang in ("en", "it")}
         return CheckOutcome(Verdict.INSUFFICIENT_EVIDENCE, {
@@ -185,7 +186,7 @@ def availability(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]
                   "was not measured to state an availability.",
             "it": f"La copertura è inferiore al {min_coverage * 100:g} % richiesto ({names['it']}): una parte troppo "
                   "grande del mese non è stata misurata per dichiarare una disponibilità.",
-        }, facts, evidence, tables, timelines)
+        }, facts, evidence, tables, timelines, measures)
     worst = merge_worst(results)
     assert worst.availability is not None  # coverage > 0 means some up or down time
     verdict = Verdict.PASS if worst.availability >= target else Verdict.FAIL
@@ -196,4 +197,20 @@ def availability(ctx: CheckContext, tenant: TenantConfig, params: dict[str, Any]
         "it": f"Disponibilità {_pct(worst.availability, 'it')} {comparison} al {tenant.sla_target:g} % contrattuale "
               f"(istanza peggiore {worst.instance}; copertura {_pct(worst.coverage, 'it')}; {worst.outage_count} "
               "interruzioni).",
-    }, facts, evidence, tables, timelines)
+    }, facts, evidence, tables, timelines, measures)
+
+
+def _measures(results: list[SlaResult], target_pct: float, min_coverage: float) -> list[Measure]:
+    """Availability and coverage per instance, in %, for machines (the fleet distribution). An
+    availability over too little coverage is not judged (met None), as the verdict does not."""
+    out: list[Measure] = []
+    for r in results:
+        covered = r.coverage is not None and r.coverage >= min_coverage
+        out.append(Measure(name="availability", subject=r.instance,
+                           value=None if r.availability is None else round(r.availability * 100, 6),
+                           target=target_pct,
+                           met=None if r.availability is None or not covered else r.availability >= target_pct / 100))
+        out.append(Measure(name="coverage", subject=r.instance,
+                           value=None if r.coverage is None else round(r.coverage * 100, 6),
+                           target=round(min_coverage * 100, 6), met=covered))
+    return out
