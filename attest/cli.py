@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the heavy modules load only in the commands that need them 
     from attest.collect import RunSummary
     from attest.config import LoadedConfig
     from attest.engine import Evaluation
+    from attest.fleet.issue import IssuedFleet
     from attest.issue import IssuedDocument
     from attest.period import Period
     from attest.signing import ProviderSigner
@@ -234,11 +235,25 @@ def render(config: ConfigOpt = None, tenant: TenantOpt = None,
            jobs: Annotated[int | None, typer.Option("--jobs", min=1, max=64, help="Render worker processes "
                                                                               "(default: one per core)")] = None,
            force: Annotated[bool, typer.Option("--force", help="Issue every document again, even when nothing "
-                                                               "it shows changed")] = False) -> None:
+                                                               "it shows changed")] = False,
+           fleet: Annotated[bool, typer.Option("--fleet", help="One provider-wide attestation over every tenant, "
+                                                               "naming none")] = False,
+           lang: Annotated[str, typer.Option("--lang", help="Language of the --fleet document (en or it)")] = "en"
+           ) -> None:
     """Evaluate and issue signed PDF, HTML and JSON attestations (exit 0 whatever the verdicts). A tenant whose
-    document would show nothing new keeps its current one, unless --force."""
-    if tenant and all_tenants:
-        raise BadInput("give --tenant or --all, not both")
+    document would show nothing new keeps its current one, unless --force. With --fleet, one provider-wide
+    document (always issued anew; it supersedes the period's previous one)."""
+    if sum(map(bool, (tenant, all_tenants, fleet))) > 1:
+        raise BadInput("give one of --tenant, --all or --fleet")
+    if fleet:
+        with _workspace(config) as (loaded, log):
+            issued = _render_fleet(loaded, log, period, as_of, lang)
+        rel = os.path.relpath(issued.pdf.parent, Path.cwd())
+        out.print(f"Provider-wide attestation {issued.fleet.document_id} for {issued.fleet.period}: "
+                  f"{issued.fleet.tenant_count} tenants, {issued.fleet.instance_count} instances"
+                  + (f"; supersedes {issued.supersedes}" if issued.supersedes else ""), highlight=False)
+        out.print(f"{rel}/{issued.fleet.document_id}.{{pdf,html,json}}", highlight=False, soft_wrap=True)
+        return
     with _workspace(config) as (loaded, log):
         docs = _render(loaded, log, tenant, period, as_of, jobs=jobs, force=force)
     _print_documents(loaded, docs)
@@ -257,6 +272,22 @@ def _render(loaded: LoadedConfig, log: EvidenceLog, tenant: list[str] | None, pe
         ev = run_evaluate(loaded, log, signer, p, _as_of(as_of, p), tenant, wait_s=RUN_WAIT_S)
         return issue(loaded, log, signer, ev, progress=lambda t: status.update(f"Rendering and signing {t}…"),
                      wait_s=RUN_WAIT_S, jobs=jobs, force=force)
+
+
+def _render_fleet(loaded: LoadedConfig, log: EvidenceLog, period: str | None, as_of: str | None,
+                  lang: str) -> IssuedFleet:
+    from attest.engine import evaluate as run_evaluate
+    from attest.fleet.issue import FLEET_LANGUAGES, issue_fleet
+
+    if lang not in FLEET_LANGUAGES:  # refused before any evaluation is recorded
+        raise BadInput(f"--lang {lang}: give one of {', '.join(FLEET_LANGUAGES)}")
+    signer = _signer(loaded)
+    signer.check_timestamp_authority()
+    p = _period(loaded, period)
+    with err.status("Evaluating every tenant…") as status:
+        ev = run_evaluate(loaded, log, signer, p, _as_of(as_of, p), None, wait_s=RUN_WAIT_S)
+        status.update("Rendering and signing the provider-wide attestation…")
+        return issue_fleet(loaded, log, signer, ev, lang=lang, wait_s=RUN_WAIT_S)
 
 
 def _print_documents(loaded: LoadedConfig, docs: list[IssuedDocument]) -> None:
@@ -359,7 +390,8 @@ def _verify_pack(path: Path, anchors: list[x509.Certificate], statuses: _StatusL
     if not report.valid:
         out.print(f"[red]INVALID[/red] {escape(str(path))}: {escape(str(report.problem))}", highlight=False)
         return 1
-    who = (f"evidence pack for document {report.document_id} ({escape(str(report.tenant))}, {report.period}): "
+    whose = report.tenant or "provider-wide"  # a fleet pack names no tenant
+    who = (f"evidence pack for document {report.document_id} ({escape(whose)}, {report.period}): "
            f"{report.files} files, {report.records} record(s) proven in checkpoint of size {report.tree_size}; "
            f"signer {escape(str(report.signer))}, certificate SHA-256 {report.fingerprint}")
     if not report.trusted:
@@ -416,25 +448,42 @@ class _StatusLookup:
 
 
 @app.command()
-def export(tenant: Annotated[str, typer.Option("--tenant", "-t", help="The tenant whose pack to build",
-                                               show_default=False)],
-           out_path: Annotated[Path, typer.Option("--out", "-o", help="The ZIP to write (must not exist)",
+def export(out_path: Annotated[Path, typer.Option("--out", "-o", help="The ZIP to write (must not exist)",
                                                   show_default=False)],
+           tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="The tenant whose pack to build",
+                                                      show_default=False)] = None,
+           fleet: Annotated[bool, typer.Option("--fleet", help="The provider-wide pack (attest render --fleet), "
+                                                               "naming no tenant")] = False,
            period: Annotated[str | None, typer.Option("--period", help="YYYY-MM (default: the newest period with a "
                                                                        "current document)")] = None,
-           kind: Annotated[str, typer.Option("--kind", help="tender, or audit (adds a GDPR audit report)")] = "tender",
+           kind: Annotated[str | None, typer.Option("--kind", help="tender (default), or audit (adds a GDPR audit "
+                                                                   "report); not with --fleet",
+                                                    show_default=False)] = None,
            config: ConfigOpt = None) -> None:
-    """Write an evidence pack (ZIP): the tenant's current signed document, the records it cites with their proofs,
-    the provider certificates, a verification guide and a signed manifest. Exit 2 (nothing written) when there is
-    no current document, or the output exists or cannot be written."""
+    """Write an evidence pack (ZIP): a current signed document, the records it cites with their proofs, the
+    datacenter certificates on record, the provider certificates, a verification guide and a signed manifest.
+    --tenant T for a tenant's pack, --fleet for the provider-wide one. Exit 2 (nothing written) when there is no
+    current document, a certificate file is missing, or the output exists or cannot be written."""
     from attest.pack.build import build_pack, check_output, write_pack
 
+    if bool(tenant) == fleet:
+        raise BadInput("give --tenant T (a tenant's pack) or --fleet (the provider-wide pack)")
+    if fleet and kind is not None:
+        raise BadInput("--kind: a provider-wide pack has one kind; give --kind only with --tenant")
     check_output(out_path)
     with _workspace(config) as (loaded, log):
-        pack = build_pack(loaded, log, _signer(loaded), tenant, period, kind)
+        if fleet:
+            from attest.pack.fleet import FLEET_KIND, build_fleet_pack
+
+            pack = build_fleet_pack(loaded, log, _signer(loaded), period)
+            what, whose = FLEET_KIND, "provider-wide"
+        else:
+            assert tenant is not None
+            pack = build_pack(loaded, log, _signer(loaded), tenant, period, kind or "tender")
+            what, whose = kind or "tender", pack.tenant
     write_pack(out_path, pack.data)
-    err.print(f"[green]✓[/green] {escape(str(out_path))}: evidence pack ({kind}) for document {pack.document_id} "
-              f"({escape(pack.tenant)}, {pack.period}): {pack.files} files, {pack.records} record(s); "
+    err.print(f"[green]✓[/green] {escape(str(out_path))}: evidence pack ({what}) for document {pack.document_id} "
+              f"({escape(whose)}, {pack.period}): {pack.files} files, {pack.records} record(s); "
               f"check it with `attest verify {escape(str(out_path))} --trust CA.pem`", highlight=False)
 
 

@@ -48,25 +48,28 @@ class Pack:
     files: int
 
 
-def choose_document(index: DocumentIndex, tenant: str, period: str | None) -> DocumentStatus:
-    """The tenant's current document for *period*, or for the newest period that has one."""
+def choose_document(index: DocumentIndex, tenant: str, period: str | None, label: str | None = None
+                    ) -> DocumentStatus:
+    """The tenant's current document for *period*, or for the newest period that has one. *label*
+    names what is exported in the refusals (default "tenant <id>")."""
+    label = label or f"tenant {tenant}"
     if period is None:
         periods = index.periods(tenant)
-        for label in periods:
-            newest = index.newest(tenant, label)
+        for each in periods:
+            newest = index.newest(tenant, each)
             if newest is not None and newest.revocation is None:
                 return newest
         if periods:
-            raise BadInput(f"tenant {tenant}: every period with a document ({', '.join(periods)}) has its newest "
+            raise BadInput(f"{label}: every period with a document ({', '.join(periods)}) has its newest "
                            "document revoked: no current document to pack (issue one with `attest render`)")
-        raise BadInput(f"tenant {tenant}: no document was issued for any period (issue one with `attest render`)")
+        raise BadInput(f"{label}: no document was issued for any period (issue one with `attest render`)")
     newest = index.newest(tenant, period)
     if newest is None:
-        raise BadInput(f"tenant {tenant}, period {period}: no document was issued "
+        raise BadInput(f"{label}, period {period}: no document was issued "
                        f"(periods with documents: {', '.join(index.periods(tenant)) or 'none'})")
     if newest.revocation is not None:
         r = newest.revocation
-        raise BadInput(f"tenant {tenant}, period {period}: the newest document {newest.document_id} was revoked on "
+        raise BadInput(f"{label}, period {period}: the newest document {newest.document_id} was revoked on "
                        f"{r.revoked_at:%Y-%m-%d %H:%M} UTC ({r.reason}): no current document to pack")
     return newest
 

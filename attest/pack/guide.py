@@ -190,3 +190,118 @@ def guides(att: Attestation, cert: x509.Certificate, kind: str = "tender") -> di
     if kind == "audit":
         en, it = en + _AUDIT_EN, it + _AUDIT_IT
     return {"GUIDE-en.txt": en.encode("utf-8"), "GUIDE-it.txt": it.encode("utf-8")}
+
+
+_FLEET_EN = """\
+PROVIDER-WIDE EVIDENCE PACK - HOW TO VERIFY IT
+
+Document {id}
+Scope    every tenant of the provider (none is named)
+Period   {period}
+Provider {provider}
+
+This pack holds a signed provider-wide attestation (document/{id}.pdf, .html, .json, with
+the DSSE signature envelopes of the HTML and JSON), the {records} datacenter certificate
+record(s) on record when it was issued (records/<position>.json) with their inclusion proofs
+({proofs}) and the certificate files (certificates/sites/), the provider's certificate
+chain ({chain}), and {manifest}, which lists every other file with its SHA-256 and size and
+is signed in {envelope}.
+
+1. Check who signed it
+   The provider certificate (the first one in {chain}) is
+     subject  {subject}
+     issuer   {issuer}
+     valid to {not_after}
+     SHA-256 fingerprint
+       {fingerprint}
+   Compare this fingerprint with the one the provider publishes elsewhere (its web site,
+   your contract). If they differ, do not trust the pack.
+
+2. Check everything at once (recommended)
+   With the provider's CA certificate saved as CA.pem:
+     attest verify PACK.zip --trust CA.pem
+   It checks every signature, the datacenter records against the signed checkpoint, the
+   certificate files against their records, and that no file was added, removed or altered.
+   Exit code 0: valid and trusted; 1: the first problem, with the file it concerns.
+
+3. Check the PDF on its own
+     pdfsig document/{id}.pdf
+   must print "Signature Validation: Signature is Valid." (pdfsig exits 0 even when the
+   signature does not match, so read the lines). Any PAdES-capable PDF reader shows the
+   certification signature too, once CA.pem is among its trusted certificates.
+
+4. What the figures count
+   Every figure gives its count and its denominator; insufficient evidence is never counted
+   as a pass. Exceptions are listed with anonymous labels valid within this document only.
+   The attestation names the checkpoint (tree size {tree_size}, root {root}) of the evidence
+   log it summarises; the provider can show a GDPR auditor the per-tenant evidence behind it.
+
+5. Datacenter certificates
+   certificates/sites/<site>/<n>-<number>.<ext> is a certificate file the provider stored for
+   a datacenter; records/<n>.json describes it and its "artifacts" list holds the file's
+   SHA-256. The record's leaf hash (SHA-256 of 0x00 followed by the file's bytes) and the
+   audit path in {proofs} lead to the checkpoint root above.
+"""
+
+_FLEET_IT = """\
+PACCHETTO DI EVIDENZE DEL FORNITORE - COME VERIFICARLO
+
+Documento {id}
+Ambito    tutti i clienti del fornitore (nessuno e' nominato)
+Periodo   {period}
+Fornitore {provider}
+
+Il pacchetto contiene un'attestazione firmata sull'intero servizio (document/{id}.pdf,
+.html, .json, con le buste di firma DSSE dell'HTML e del JSON), le {records} evidenze dei
+certificati dei datacenter registrate al momento dell'emissione (records/<posizione>.json)
+con le prove di inclusione ({proofs}) e i file dei certificati (certificates/sites/), la
+catena di certificati del fornitore ({chain}) e {manifest}, che elenca ogni altro file con
+SHA-256 e dimensione ed e' firmato in {envelope}.
+
+1. Controllare chi ha firmato
+   Il certificato del fornitore (il primo in {chain}) e'
+     soggetto   {subject}
+     emittente  {issuer}
+     valido fino al {not_after}
+     impronta SHA-256
+       {fingerprint}
+   Confrontare l'impronta con quella pubblicata dal fornitore altrove (sito web, contratto).
+   Se sono diverse, il pacchetto non e' attendibile.
+
+2. Verificare tutto in una volta (consigliato)
+   Con il certificato della CA del fornitore salvato come CA.pem:
+     attest verify PACK.zip --trust CA.pem
+   Controlla ogni firma, le evidenze dei datacenter rispetto al checkpoint firmato, i file dei
+   certificati rispetto alle loro evidenze, e che nessun file sia stato aggiunto, tolto o
+   modificato. Codice di uscita 0: valido e attendibile; 1: il primo problema, con il file.
+
+3. Verificare il PDF da solo
+     pdfsig document/{id}.pdf
+   deve stampare "Signature Validation: Signature is Valid." (pdfsig termina con 0 anche
+   quando la firma non corrisponde: leggere le righe). Ogni lettore PDF che supporta PAdES
+   mostra la firma di certificazione, una volta aggiunto CA.pem ai certificati attendibili.
+
+4. Che cosa contano le cifre
+   Ogni cifra riporta il conteggio e il denominatore; le evidenze insufficienti non contano
+   mai come esito positivo. Le eccezioni hanno etichette anonime valide solo in questo
+   documento. L'attestazione indica il checkpoint (dimensione {tree_size}, radice {root})
+   del registro delle evidenze che riassume.
+
+5. Certificati dei datacenter
+   certificates/sites/<sito>/<n>-<numero>.<ext> e' un file di certificato archiviato dal
+   fornitore per un datacenter; records/<n>.json lo descrive e la sua lista "artifacts"
+   contiene lo SHA-256 del file. L'hash foglia dell'evidenza (SHA-256 di 0x00 seguito dai byte
+   del file) e il percorso in {proofs} portano alla radice del checkpoint indicata sopra.
+"""
+
+
+def fleet_guides(document_id: str, period: str, provider: str, tree_size: int, root: str, records: int,
+                 proofs_name: str, cert: x509.Certificate) -> dict[str, bytes]:
+    """Both guides of a provider-wide pack, which name no tenant."""
+    facts = {"id": document_id, "period": period, "provider": provider, "records": str(records),
+             "proofs": proofs_name, "tree_size": str(tree_size), "root": root, "chain": CHAIN,
+             "manifest": MANIFEST, "envelope": MANIFEST_ENVELOPE, "subject": cert.subject.rfc4514_string(),
+             "issuer": cert.issuer.rfc4514_string(), "not_after": f"{cert.not_valid_after_utc:%Y-%m-%d}",
+             "fingerprint": colon_fingerprint(cert)}
+    return {"GUIDE-en.txt": _FLEET_EN.format(**facts).encode("utf-8"),
+            "GUIDE-it.txt": _FLEET_IT.format(**facts).encode("utf-8")}

@@ -13,7 +13,12 @@ In order, stopping at the first problem (each names the file):
 7. ``certificates/provider-chain.pem`` starts with the certificate that signed the manifest;
 8. in an audit pack, ``audit/`` holds one audit report (PDF, HTML, JSON, two DSSE envelopes):
    its PDF and DSSE signatures are valid, it names the manifest's tenant, period and document,
-   and every record it refers to is in the pack.
+   and every record it refers to is in the pack;
+9. every file under ``certificates/sites/`` hashes to the artifact digest of the site-certificate
+   record it is named after, and every such record has its file.
+A provider-wide (``fleet``) pack instead holds the fleet attestation, whose JSON names the signed
+checkpoint, and ``proofs.json``: the datacenter records it holds are exactly those proven there,
+each leading to the checkpoint's root (steps 1–4, 7 and 9 as above).
 When all hold, the signers (manifest, PDF, HTML, JSON, checkpoint) must chain to the anchors:
 otherwise the report is valid but not trusted, with the first reason.
 """
@@ -31,18 +36,21 @@ from pathlib import Path
 from cryptography import x509
 from pydantic import ValidationError
 
-from attest.attestation import Attestation
+from attest.attestation import Attestation, InclusionProof
 from attest.canonical import canonical_json
+from attest.fleet.model import FleetAttestation
 from attest.pack import CHAIN, MANIFEST, MANIFEST_ENVELOPE
 from attest.pack.archive import read_zip
 from attest.pack.audit import AUDIT_DIR, REPORT_JSON_SUFFIX, audit_files
 from attest.pack.audit.model import AuditReport
 from attest.pack.certificates import SITE_CERTIFICATES, check_site_certificates
+from attest.pack.fleet import FLEET_KIND, PROOFS
 from attest.pack.guide import colon_fingerprint
 from attest.pack.manifest import Manifest, parse_manifest
 from attest.proofs import checkpoint_trust_problem, integrity_problems
 from attest.signing import DSSE_SUFFIX, certificate_fingerprint
 from attest.verify import UnusableInput, VerifyReport, verify_dsse, verify_pdf
+from evidence import merkle
 
 _RECORD = re.compile(r"^records/(0|[1-9][0-9]{0,18})\.json$")
 
@@ -135,6 +143,11 @@ def _check(root: Path, files: dict[str, bytes], damaged: dict[str, str],
     report.document_id, report.tenant, report.period = manifest.document_id, manifest.tenant, manifest.period
     report.tree_size = manifest.tree_size
     _check_listing(files, damaged, manifest)
+    if manifest.kind == FLEET_KIND:
+        report.records = _check_fleet(root, files, manifest, trust_anchors, report)
+        _check_chain(files[CHAIN], signed, report)
+        _check_envelope_form(files[MANIFEST_ENVELOPE], files[CHAIN])
+        return
     doc = f"document/{manifest.document_id}"
     expected = {f"{doc}.pdf", f"{doc}.html", f"{doc}.json", f"{doc}.html{DSSE_SUFFIX}", f"{doc}.json{DSSE_SUFFIX}",
                 CHAIN, "GUIDE-en.txt", "GUIDE-it.txt"}
@@ -159,6 +172,54 @@ def _check(root: Path, files: dict[str, bytes], damaged: dict[str, str],
         _check_audit(root, files, manifest, trust_anchors, report)
     _check_chain(files[CHAIN], signed, report)
     _check_envelope_form(files[MANIFEST_ENVELOPE], files[CHAIN])
+
+
+def _check_fleet(root: Path, files: dict[str, bytes], manifest: Manifest,
+                 trust_anchors: Sequence[x509.Certificate], report: PackReport) -> int:
+    """A provider-wide pack: the fleet attestation's signatures (its JSON names the signed
+    checkpoint), and every datacenter record proven under that checkpoint by proofs.json."""
+    doc = f"document/{manifest.document_id}"
+    expected = {f"{doc}.pdf", f"{doc}.html", f"{doc}.json", f"{doc}.html{DSSE_SUFFIX}", f"{doc}.json{DSSE_SUFFIX}",
+                CHAIN, "GUIDE-en.txt", "GUIDE-it.txt", PROOFS}
+    for name in sorted(expected - set(files)):
+        raise _Invalid(name, "missing, and the manifest does not list it either")
+    for name in sorted(set(files) - expected - {MANIFEST, MANIFEST_ENVELOPE}):
+        if not _RECORD.match(name) and not name.startswith(SITE_CERTIFICATES):
+            raise _Invalid(name, "is not a file a provider-wide pack holds")
+    for ext in ("pdf", "html", "json"):
+        _signed_file(root, f"{doc}.{ext}", trust_anchors, report)  # the JSON's checkpoint signature too
+    try:
+        fleet = FleetAttestation.from_json_bytes(files[f"{doc}.json"])
+    except (ValueError, ValidationError):
+        raise _Invalid(f"{doc}.json", "is not a well-formed provider-wide attestation") from None
+    cp = fleet.checkpoint
+    if (fleet.document_id, fleet.period, cp.tree_size, cp.root_hash) != (
+            manifest.document_id, manifest.period, manifest.tree_size, manifest.root_hash) or manifest.tenant:
+        raise _Invalid(f"{doc}.json", "names another document, period or checkpoint than the signed manifest")
+    try:
+        raw = json.loads(files[PROOFS])
+        listed = raw["checkpoint"]
+        proofs = {p.leaf_index: p for p in (InclusionProof.model_validate(x) for x in raw["proofs"])}
+    except (ValueError, KeyError, TypeError, ValidationError):
+        raise _Invalid(PROOFS, "is not a well-formed list of inclusion proofs") from None
+    if (listed.get("tree_size"), listed.get("root_hash")) != (cp.tree_size, cp.root_hash):
+        raise _Invalid(PROOFS, "proves against another checkpoint than the attestation's")
+    present = {int(m.group(1)): name for name in files if (m := _RECORD.match(name))}
+    root_hash = bytes.fromhex(cp.root_hash)
+    for idx in sorted(set(present) | set(proofs)):
+        name = present.get(idx, f"records/{idx}.json")
+        if idx not in proofs:
+            raise _Invalid(name, f"has no inclusion proof in {PROOFS}")
+        if idx not in present:
+            raise _Invalid(name, f"{PROOFS} proves it, but it is missing from the pack")
+        leaf = merkle.leaf_hash(files[name])
+        proof = proofs[idx]
+        if leaf.hex() != proof.leaf_hash or not merkle.verify_inclusion(
+                leaf, idx, cp.tree_size, [bytes.fromhex(h) for h in proof.audit_path], root_hash):
+            raise _Invalid(name, "does not match its inclusion proof under the signed checkpoint")
+    if problem := check_site_certificates(files):
+        raise _Invalid(*problem)
+    return len(proofs)
 
 
 def _audit_id(files: dict[str, bytes]) -> str:
