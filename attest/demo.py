@@ -17,7 +17,10 @@ from attest.lab.world import LabWorld, demo_world
 from attest.workspace import CONFIG_NAME, init_workspace, point_at_lab
 
 if TYPE_CHECKING:
+    from attest.config import LoadedConfig
     from attest.issue import IssuedDocument
+    from attest.signing import ProviderSigner
+    from evidence.log import EvidenceLog
 
 SYMBOL = {"pass": "✓", "fail": "✗", "insufficient_evidence": "?", "not_applicable": "–", "waived": "○"}
 
@@ -55,8 +58,33 @@ def _short(control_id: str) -> str:
     return f"{prefix}\n{int(number)}" if number.isdigit() else control_id
 
 
+# The tenant whose tender and audit packs the demo writes (its documents pass every control).
+DEMO_PACK_TENANT = "acme"
+
+
+def _write_packs(loaded: LoadedConfig, log: EvidenceLog, signer: ProviderSigner, tenant: str,
+                 period: str) -> list[Path]:
+    """A tender and an audit pack of *tenant*, and the provider-wide pack, in <workspace>/packs/
+    (written while the demo's timestamp authority runs: the audit report is signed B-T)."""
+    from attest.pack.build import build_pack, write_pack
+    from attest.pack.fleet import build_fleet_pack
+
+    folder = loaded.base / "packs"
+    folder.mkdir(exist_ok=True)
+    written = []
+    for name, build in ((f"{tenant}-{period}-tender.zip", lambda: build_pack(loaded, log, signer, tenant, period)),
+                        (f"{tenant}-{period}-audit.zip",
+                         lambda: build_pack(loaded, log, signer, tenant, period, "audit")),
+                        (f"fleet-{period}.zip", lambda: build_fleet_pack(loaded, log, signer, period))):
+        path = folder / name
+        path.unlink(missing_ok=True)  # the demo's own output from an earlier run
+        write_pack(path, build().data)
+        written.append(path)
+    return written
+
+
 def run_demo(directory: Path, period: str | None, err: Console, out: Console) -> None:
-    from attest.cli import VERDICT_STYLE, _collect, _period, _render, _signer  # the steps of the commands
+    from attest.cli import VERDICT_STYLE, _collect, _period, _render, _render_fleet, _signer  # the commands' steps
     from attest.lab.server import LabProcess
     from evidence.log import EvidenceLog
 
@@ -89,9 +117,14 @@ def run_demo(directory: Path, period: str | None, err: Console, out: Console) ->
                 err.print(f"Added {added} made-up documents (site certificates, restore tests) with "
                           "`attest evidence add`'s code")
             docs = _render(loaded, log, None, period, None)
+            fleet = _render_fleet(loaded, log, period, None, "en")
+            packs = _write_packs(loaded, log, _signer(loaded), DEMO_PACK_TENANT, docs[0].pdf.parent.name)
         finally:
             log.close()
     out.print(_summary(docs, VERDICT_STYLE))
+    out.print(f"Provider-wide attestation (for tenders, names no tenant): {fleet.pdf}", soft_wrap=True)
+    out.print("Evidence packs: " + ", ".join(str(p) for p in packs) + f"; verify one offline with\n"
+              f"  attest verify {packs[0]} --trust {directory / 'keys' / 'demo-ca.pem'}", soft_wrap=True)
     out.print(f"Documents (PDF, HTML, JSON + .dsse.json) are in {loaded.output_dir}/<tenant>/<period>/; "
               "verify one with\n"
               f"  attest verify --config {directory / CONFIG_NAME} {docs[0].pdf}\n"

@@ -141,7 +141,8 @@ class DocumentStatus:
         if not self.known:
             where = f"up to checkpoint {self.checkpoint_id}" if self.checkpoint_id else "(nothing is signed yet)"
             return f"unknown to this log (no signed record of its issue {where})"
-        scope = f"{self.tenant}, {self.period}"
+        # "_fleet" (attest/fleet/model.py FLEET_SCOPE) is the provider-wide attestation's key
+        scope = f"{'the provider-wide attestation' if self.tenant == '_fleet' else self.tenant}, {self.period}"
         if self.revocation is not None:
             r = self.revocation
             text = f"revoked on {_when(r.revoked_at)} by {r.revoked_by}: {r.reason}"

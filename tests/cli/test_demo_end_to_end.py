@@ -5,6 +5,7 @@ poppler's pdfsig; then tampering with documents and with the evidence log."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -35,7 +36,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _docs(ws: Path, suffix: str) -> dict[str, Path]:
-    found = {p.parts[-3]: p for p in (ws / "documents").glob(f"*/*/*{suffix}") if not p.name.endswith(".dsse.json")}
+    found = {p.parts[-3]: p for p in (ws / "documents").glob(f"*/*/*{suffix}")
+             if not p.name.endswith(".dsse.json") and p.parts[-3] != "_fleet"}  # _fleet: the provider-wide one
     assert len(found) == len(demo_world().tenants)
     return found
 
@@ -195,3 +197,16 @@ def test_verify_reports_the_evidence_proofs(demo: Path) -> None:
     proc = attest("verify", "--config", demo / "attest.yaml", js, _docs(demo, ".pdf")["acme"], cwd=demo)
     assert proc.returncode == 0, proc.stdout
     assert proc.stdout.count("inclusion proof(s) check out") == 2, proc.stdout
+
+
+def test_demo_writes_a_provider_wide_attestation_and_packs_that_verify_offline(demo: Path) -> None:
+    fleet = [p for p in (demo / "documents" / "_fleet").glob("*/*.json") if not p.name.endswith(".dsse.json")]
+    assert fleet and all(json.loads(f.read_text())["schema"] == "attest.fleet/v1" for f in fleet)
+    names = sorted(p.name for p in (demo / "packs").glob("*.zip"))
+    assert [re.sub(r"\d{4}-\d{2}", "P", n) for n in names] == ["acme-P-audit.zip", "acme-P-tender.zip",
+                                                                "fleet-P.zip"], names
+    for name in names:
+        pack = demo / "packs" / name
+        proc = attest("verify", pack, "--trust", demo / "keys" / "demo-ca.pem", cwd=pack.parent)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "VALID" in proc.stdout
