@@ -228,3 +228,14 @@ def test_a_certificate_file_missing_from_the_store_refuses_the_export(planted, t
         assert not out.exists() and not list(tmp_path.glob(".again.zip*"))
     finally:
         shutil.move(moved, blob)
+
+
+@pytest.mark.parametrize("kind", ["tender", "audit"])
+def test_each_pack_verifies_on_a_machine_holding_only_the_pack_and_the_ca(planted, kind: str,
+                                                                          tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    loaded, _, packs = planted
+    shutil.copy(packs[kind], tmp_path / "pack.zip")
+    shutil.copy(loaded.base / "keys" / "demo-ca.pem", tmp_path / "CA.pem")
+    proc = attest("verify", tmp_path / "pack.zip", "--trust", tmp_path / "CA.pem", cwd=tmp_path)
+    text = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode == 0 and "VALID" in text and "acme" in text, text
