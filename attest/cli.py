@@ -40,6 +40,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Attest: signed, verifiable attestations that hosted PBX instances are run properly.")
 evidence_app = typer.Typer(no_args_is_help=True, help="The evidence log.")
 app.add_typer(evidence_app, name="evidence")
+# The portal's account commands live with the portal; imported here only for their typer app.
+from attest.portal.users_cli import users_app  # noqa: E402
+
+app.add_typer(users_app, name="users")
 
 err = Console(stderr=True)
 out = Console()
@@ -485,6 +489,34 @@ def export(out_path: Annotated[Path, typer.Option("--out", "-o", help="The ZIP t
     err.print(f"[green]✓[/green] {escape(str(out_path))}: evidence pack ({what}) for document {pack.document_id} "
               f"({escape(whose)}, {pack.period}): {pack.files} files, {pack.records} record(s); "
               f"check it with `attest verify {escape(str(out_path))} --trust CA.pem`", highlight=False)
+
+
+@app.command()
+def serve(config: ConfigOpt = None,
+          host: Annotated[str | None, typer.Option("--host", help="Address to listen on (default: portal.host, "
+                                                                  "127.0.0.1)")] = None,
+          port: Annotated[int | None, typer.Option("--port", min=1, max=65535, help="TCP port (default: "
+                                                                                  "portal.port, 8080)")] = None
+          ) -> None:
+    """Run the customer portal: tenants download and verify their documents, sales share them, anyone verifies
+    one at /d/<document id>. HTTPS with portal.tls_cert_file/tls_key_file; plain HTTP otherwise (loopback or
+    behind a TLS proxy)."""
+    import uvicorn
+
+    from attest.portal.app import create_app
+    from attest.portal.context import Portal
+
+    with _workspace(config) as (loaded, log):
+        settings = loaded.model.portal
+        portal = Portal(loaded, log, _signer(loaded))
+        tls = ({"ssl_certfile": str(loaded.resolve(settings.tls_cert_file)),
+                "ssl_keyfile": str(loaded.resolve(settings.tls_key_file))}
+               if settings.tls_cert_file and settings.tls_key_file else {})
+        err.print(f"Portal on {'https' if tls else 'http'}://{host or settings.host}:{port or settings.port}/",
+                  highlight=False)
+        # proxy_headers off: the client address comes from portal.trusted_proxies only (context.py).
+        uvicorn.run(create_app(portal), host=host or settings.host, port=port or settings.port, proxy_headers=False,
+                    server_header=False, date_header=True, log_level="info", **tls)  # type: ignore[arg-type]
 
 
 @app.command()

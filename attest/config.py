@@ -388,8 +388,38 @@ class TenantConfig(Strict):
     controls: ControlParams = Field(default_factory=dict)
 
 
+class PortalConfig(Strict):
+    """`attest serve`: the customer portal's settings (attest/portal/). They change no verdict, so
+    they are not part of the configuration digest."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # PEM files for HTTPS; without them the portal speaks plain HTTP (behind a TLS proxy, or on
+    # loopback for a trial: browsers accept Secure cookies from http://127.0.0.1 and localhost).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    session_hours: float = Field(default=8, gt=0, le=720)  # absolute lifetime of a sign-in
+    idle_minutes: int = Field(default=60, ge=1, le=10080)  # a session unused this long ends
+    max_failed_logins: int = Field(default=5, ge=1, le=100)  # consecutive, then the account is locked…
+    lockout_minutes: int = Field(default=15, ge=1, le=10080)  # …for this long
+    client_logins_per_minute: int = Field(default=20, ge=1, le=10000)  # attempts from one address
+    reset_link_hours: int = Field(default=24, ge=1, le=720)
+    share_link_max_days: int = Field(default=90, ge=1, le=3650)
+    max_upload_mb: int = Field(default=20, ge=1, le=200)  # the verification page's upload limit
+    audit_retention_days: int = Field(default=400, ge=30, le=3650)
+    # Addresses of reverse proxies whose X-Forwarded-For is believed for the client address.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> PortalConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("give both tls_cert_file and tls_key_file, or neither")
+        return self
+
+
 class AttestConfig(Strict):
     provider: ProviderConfig
+    portal: PortalConfig = Field(default_factory=PortalConfig)
     database_url: str | None = None  # default: sqlite file in the workspace
     evidence_dir: Path = Path("evidence")
     output_dir: Path = Path("documents")
@@ -477,7 +507,7 @@ class LoadedConfig:
         # live does not change a verdict (and a database URL may carry credentials): left out.
         # The waivers do change verdicts: their content is in, where the file lives is not.
         part = self.model.model_dump(mode="json", exclude={"database_url", "evidence_dir", "output_dir",
-                                                           "waivers_file"})
+                                                           "waivers_file", "portal"})
         if self.waivers:
             part["waivers"] = [w.model_dump(mode="json") for w in self.waivers]
         return part
