@@ -68,6 +68,6 @@ def create_app(portal: Portal, seal_every_s: float = SEAL_EVERY_S) -> FastAPI:
     def css() -> Response:
         return Response(stylesheet, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
 
-    for module in (auth, documents, verification, shares, api, admin):
+    for module in (auth, documents, verification, shares, api, admin, audit):
         app.include_router(module.router)
     return app
