@@ -122,15 +122,24 @@ def describe_failure(failure: dict[str, Any], named: bool) -> LocalizedText:
             "it": f"parte di {words['it']} ({subject}) non leggibile ({error})"}
 
 
+T = TypeVar("T")
+
+
 class Snapshot:
     """One collection of one source (status ok or partial) that read the sections a check needs,
-    fresh at the as-of instant. Its records are read from the log on first use."""
+    fresh at the as-of instant. Its records are read from the log on first use.
+
+    A `CheckContext` keeps one Snapshot per collection for the whole evaluation, so the indexes
+    below (by kind, by subject, by guest) and whatever checks derive from the records
+    (`derived`) are built once per collection, not once per tenant and control: scanning every
+    record for each tenant made an evaluation grow with tenants × records."""
 
     def __init__(self, outcome: SourceOutcome, records: Callable[[], tuple[StoredRecord, ...]],
                  later: Callable[[], tuple[StoredRecord, ...]]) -> None:
         self.outcome = outcome
         self._records = records
         self._later = later
+        self._derived: dict[Any, Any] = {}
 
     @property
     def source_id(self) -> str:
@@ -159,12 +168,67 @@ class Snapshot:
         pass, but a violation they show is still a violation."""
         return self._later()
 
+    @cached_property
+    def _by_kind(self) -> dict[str, list[StoredRecord]]:
+        index: dict[str, list[StoredRecord]] = {}
+        for r in self.records:
+            index.setdefault(r.kind, []).append(r)
+        return index
+
+    @cached_property
+    def _by_subject(self) -> dict[tuple[str, str], list[StoredRecord]]:
+        index: dict[tuple[str, str], list[StoredRecord]] = {}
+        for r in self.records:
+            index.setdefault((r.kind, r.subject), []).append(r)
+        return index
+
+    @cached_property
+    def _by_guest(self) -> dict[tuple[str, str], list[StoredRecord]]:
+        """(kind, guest subject "src/qemu/101") -> the records about that guest or below it."""
+        index: dict[tuple[str, str], list[StoredRecord]] = {}
+        for r in self.records:
+            m = _GUEST.match(r.subject)
+            if m:
+                index.setdefault((r.kind, m.group(0).rstrip("/")), []).append(r)
+        return index
+
     def of_kind(self, kind: str) -> list[StoredRecord]:
-        return [r for r in self.records if r.kind == kind]
+        """The records of *kind*, in log order (a new list: the caller may change it)."""
+        return list(self._by_kind.get(kind, ()))
 
     def one(self, kind: str) -> StoredRecord | None:
-        found = self.of_kind(kind)
+        found = self._by_kind.get(kind)
         return found[0] if found else None
+
+    def record(self, kind: str, subject: str) -> StoredRecord | None:
+        """The first record (in log order) of *kind* about exactly *subject*."""
+        found = self._by_subject.get((kind, subject))
+        return found[0] if found else None
+
+    def about(self, kind: str, subject: str) -> list[StoredRecord]:
+        """Every record of *kind* about exactly *subject*, in log order."""
+        return list(self._by_subject.get((kind, subject), ()))
+
+    def under(self, kind: str, prefix: str) -> list[StoredRecord]:
+        """The records of *kind* whose subject starts with *prefix*, in log order. A prefix below
+        a guest ("src/qemu/101/backup/") only looks at that guest's records."""
+        m = _GUEST.match(prefix)
+        if m is not None and m.group(0).endswith("/"):
+            # Every subject starting with this prefix belongs to the same guest (the match ends
+            # at a "/" inside the prefix), so that guest's records are all there is to filter.
+            candidates = self._by_guest.get((kind, m.group(0).rstrip("/")), [])
+        else:
+            candidates = self._by_kind.get(kind, [])
+        return [r for r in candidates if r.subject.startswith(prefix)]
+
+    def derived(self, key: Any, build: Callable[[], T]) -> T:
+        """What *build* computes from this collection's records, computed once per collection
+        (e.g. the pools every guest is in). *key* names it; the value must not be changed by the
+        caller, since every later tenant gets the same one."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        value: T = self._derived[key]
+        return value
 
     def covers(self, section: str) -> bool:
         """Whether the collector read *section* through. A collection whose source status is ok
@@ -215,9 +279,6 @@ class Snapshot:
         })
 
 
-T = TypeVar("T")
-
-
 @dataclass
 class CheckOutcome:
     verdict: Verdict
@@ -242,6 +303,10 @@ class CheckContext:
         self.tenant_records = tenant_records
         self._outcomes: dict[str, list[SourceOutcome]] = {}
         self._run_records: dict[tuple[int, str], tuple[StoredRecord, ...]] = {}
+        # One Snapshot per collection (run, source), and the answers about it, for the whole
+        # evaluation: checks ask for the same collections for every tenant and control.
+        self._snaps: dict[tuple[int, str], Snapshot] = {}
+        self._usable_memo: dict[tuple[int, str, tuple[str, ...]], bool] = {}
         self._manual: dict[str, list[StoredRecord]] | None = None
         self.max_age = timedelta(hours=24)  # set to the current control's maximum evidence age by judge()
 
@@ -270,14 +335,24 @@ class CheckContext:
         return self._run_records[key]
 
     def _snap(self, outcome: SourceOutcome) -> Snapshot:
-        later = [o for o in self.outcomes(outcome.source_id)
-                 if (o.finished_at, o.run_id) > (outcome.finished_at, outcome.run_id)]  # times have 1 s resolution
-        return Snapshot(outcome, lambda: self._run_of(outcome),
-                        lambda: tuple(r for o in later for r in self._run_of(o)))
+        key = (outcome.run_id, outcome.source_id)
+        snap = self._snaps.get(key)
+        if snap is None:
+            later = [o for o in self.outcomes(outcome.source_id)
+                     if (o.finished_at, o.run_id) > (outcome.finished_at, outcome.run_id)]  # times have 1 s resolution
+            snap = self._snaps[key] = Snapshot(outcome, lambda: self._run_of(outcome),
+                                               lambda: tuple(r for o in later for r in self._run_of(o)))
+        return snap
 
     def _usable(self, outcome: SourceOutcome, sections: Sequence[str]) -> bool:
         """A collection that read *sections* through, with no whole-section failure in them. A
         failed source is never used: its error names no section, so nothing it read is known whole."""
+        key = (outcome.run_id, outcome.source_id, tuple(sections))
+        if key not in self._usable_memo:
+            self._usable_memo[key] = self._judge_usable(outcome, sections)
+        return self._usable_memo[key]
+
+    def _judge_usable(self, outcome: SourceOutcome, sections: Sequence[str]) -> bool:
         if outcome.status not in ("ok", "partial"):
             return False
         snap = self._snap(outcome)
@@ -472,16 +547,18 @@ def evaluate(config: LoadedConfig, log: EvidenceLog, signer: CheckpointSigner, p
     now = now or datetime.now(UTC)  # given only by tests that judge a past month "the day after"
     run_id = log.begin_run("evaluate", signer, wait_s)
     tenant_parts = {t.id: config.tenant_part(t) for t in config.model.tenants}
+    # `config.digest` serialises the whole configuration on each access: once, not once per tenant.
+    config_digest = config.digest
     # Tenants enter the provider-wide record only through the digest of the whole configuration:
     # a per-tenant digest of a small, guessable config would let a reader confirm a guessed customer.
     records = [NewRecord(source="attest", kind="attest.config", subject="config", payload={
-        "digest": config.digest, "provider_config": config.provider_part(), "tenant_count": len(tenant_parts),
+        "digest": config_digest, "provider_config": config.provider_part(), "tenant_count": len(tenant_parts),
         "period": period.label, "as_of": utc_iso(as_of)}, collected_at=now)]
     records += [NewRecord(source="attest", kind="attest.tenant", subject=f"tenant/{t.id}", payload={
-        "digest": digest_of(tenant_parts[t.id]), "tenant": tenant_parts[t.id], "config_digest": config.digest},
+        "digest": digest_of(tenant_parts[t.id]), "tenant": tenant_parts[t.id], "config_digest": config_digest},
         collected_at=now) for t in tenants]
     stored = log.append(run_id, records)
-    checkpoint = log.finish_run(run_id, "ok", signer, {"config_digest": config.digest})
+    checkpoint = log.finish_run(run_id, "ok", signer, {"config_digest": config_digest})
     config_record, tenant_records = stored[0], {r.subject.removeprefix("tenant/"): r for r in stored[1:]}
     ctx = CheckContext(config, log, as_of, period, config_record, tenant_records, now=now)
     results = {t.id: judge(ctx, controls, t) for t in tenants}

@@ -91,8 +91,9 @@ def main() -> int:
         print(f"fleet attestation over {len(ev.results)} tenants: {total:.1f} s (goal < 30 s)"
               f"{' best of ' + str(args.repeat) if args.repeat > 1 else ''}")
         print(f"  evaluate  {evaluate_s:6.2f} s  ({evaluate_s / len(ev.results) * 1000:.1f} ms per tenant)")
-        print(f"  aggregate {aggregate_s:6.2f} s")
-        print(f"  render + sign + record {render_s:6.2f} s")
+        n = len(ev.results)
+        print(f"  aggregate {aggregate_s:6.2f} s  ({aggregate_s / n * 1000:.1f} ms per tenant)")
+        print(f"  render + sign + record {render_s:6.2f} s  ({render_s / n * 1000:.1f} ms per tenant)")
         fleet = issued.fleet
         print(f"document {fleet.document_id}: {fleet.tenant_count} tenants, {fleet.instance_count} instances")
         for fig in fleet.figures:

@@ -109,8 +109,11 @@ class StoredRecord:
         parsed: dict[str, Any] = json.loads(self.body)
         return parsed
 
-    @property
+    @functools.cached_property
     def payload(self) -> dict[str, Any]:
+        """The record's payload, parsed once per record: checks read the same few fields of every
+        record many times (once per tenant and control). The bytes are immutable, so the parse
+        cannot go stale; the dict is shared, so callers read it and never change it."""
         payload: dict[str, Any] = self.data["payload"]
         return payload
 

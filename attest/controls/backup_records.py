@@ -3,9 +3,11 @@ volumes, vzdump runs, PBS snapshots) and their retention; and the tables that sh
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_left, insort
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from attest.config import PbsSource, TenantConfig
@@ -16,7 +18,7 @@ from attest.controls.instances import (
     TenantView,
     insufficient,
     no_instance,
-    pools_of,
+    snap_pools,
     tenant_view,
 )
 from attest.controls.tables import INSTANCE, LAST_BACKUPS, NONE, Table, at_epoch, keeps, mark, size
@@ -38,20 +40,23 @@ def backup_view(ctx: CheckContext, tenant: TenantConfig, sections: tuple[str, ..
 
 
 def guest_pools(source: SourceView, instance: Instance) -> set[str]:
-    pools = pools_of(source.provider("proxmox.pool")).get(instance.gid, set())
+    pools = snap_pools(source.snap).get(instance.gid, set())
     return pools | ({str(instance.guest["pool"])} if instance.guest.get("pool") else set())
 
 
-def selects(job: dict[str, Any], instance: Instance, pools: set[str]) -> bool:
-    """Whether a backup job's selection includes *instance* (ignoring whether it is enabled)."""
+def selects(job: dict[str, Any], instance: Instance, pools: set[str],
+            ids: Callable[[str], set[int]] | None = None) -> bool:
+    """Whether a backup job's selection includes *instance* (ignoring whether it is enabled).
+    *ids* gives the selection's "exclude" or "vmids" as a set (default: parsed here)."""
     if job.get("node") and str(job["node"]) != instance.node:
         return False  # a job restricted to a node backs up only the guests on that node
     sel = job.get("selection") or {}
+    ids = ids or (lambda name: {int(v) for v in sel.get(name) or []})
     mode = sel.get("mode")
     if mode == "all":
-        return instance.vmid not in {int(v) for v in sel.get("exclude") or []}
+        return instance.vmid not in ids("exclude")
     if mode == "vmid":
-        return instance.vmid in {int(v) for v in sel.get("vmids") or []}
+        return instance.vmid in ids("vmids")
     if mode == "pool":
         return str(sel.get("pool")) in pools
     return False
@@ -60,15 +65,24 @@ def selects(job: dict[str, Any], instance: Instance, pools: set[str]) -> bool:
 def jobs_for(source: SourceView, instance: Instance) -> tuple[list[StoredRecord], list[StoredRecord]]:
     """(enabled jobs selecting the instance, disabled jobs that would)."""
     pools = guest_pools(source, instance)
-    picked = [r for r in source.provider("proxmox.backup_job") if selects(r.payload, instance, pools)]
+    picked = [r for r in source.provider("proxmox.backup_job")
+              if selects(r.payload, instance, pools, partial(_job_ids, source.snap, r))]
     return ([r for r in picked if r.payload.get("enabled", True)],
             [r for r in picked if not r.payload.get("enabled", True)])
 
 
+def _job_ids(snap: Snapshot, job: StoredRecord, name: str) -> set[int]:
+    """A job's "exclude" or "vmids" list as a set, parsed once per collection: a job selecting
+    every guest by id lists the whole fleet, and every instance of every tenant asks."""
+    def build() -> set[int]:
+        return {int(v) for v in (job.payload.get("selection") or {}).get(name) or []}
+
+    return snap.derived(("job_ids", job.idx, name), build)
+
+
 def volumes(snap: Snapshot, instance: Instance) -> list[StoredRecord]:
     """The instance's backups listed by one collection, oldest first."""
-    prefix = instance.subject + "/backup/"
-    found = [r for r in snap.of_kind("proxmox.backup_volume") if r.subject.startswith(prefix)]
+    found = snap.under("proxmox.backup_volume", instance.subject + "/backup/")
     return sorted(found, key=lambda r: int(r.payload.get("ctime") or 0))
 
 
@@ -80,6 +94,21 @@ def pbs_for(ctx: CheckContext, source_id: str) -> list[PbsSource]:
 def pbs_matches(payload: dict[str, Any], instance: Instance) -> bool:
     kind = "vm" if instance.guest["type"] == "qemu" else "ct"
     return payload.get("backup_type") == kind and str(payload.get("backup_id")) == str(instance.vmid)
+
+
+def pbs_snapshots(snap: Snapshot, instance: Instance) -> list[StoredRecord]:
+    """The `pbs.snapshot` records of one PBS collection that `pbs_matches` *instance*, in log
+    order, through an index built once per collection (every instance of every tenant asks)."""
+    def build() -> dict[tuple[Any, str], list[StoredRecord]]:
+        index: dict[tuple[Any, str], list[StoredRecord]] = {}
+        for r in snap.of_kind("pbs.snapshot"):
+            backup_type = r.payload.get("backup_type")
+            if isinstance(backup_type, str):  # only a string equals "vm" or "ct"
+                index.setdefault((backup_type, str(r.payload.get("backup_id"))), []).append(r)
+        return index
+
+    kind = "vm" if instance.guest["type"] == "qemu" else "ct"
+    return list(snap.derived("pbs_snapshots", build).get((kind, str(instance.vmid)), ()))
 
 
 def retention_of(source: SourceView, job: StoredRecord) -> tuple[dict[str, Any] | None, StoredRecord | None]:
@@ -168,12 +197,16 @@ class BackupLedger:
     def listing(self, until: datetime) -> list[BackupRow]:
         """The newest backups up to *until*, newest first, at most LAST_BACKUPS."""
         rows = {at: replace(r, sources=list(r.sources)) for at, r in self.rows.items()}
+        times = sorted(rows)  # kept sorted as rows are added: the earliest row in a run's span is a bisection
         for run in self.runs.values():
             start = at_epoch(run.get("starttime"))
             if start is None:
                 continue
             end = (at_epoch(run.get("endtime")) or start) + timedelta(minutes=1)
-            made = next((r for at, r in sorted(rows.items()) if start <= at <= end), None)
+            first = bisect_left(times, start)
+            made = rows[times[first]] if first < len(times) and times[first] <= end else None
+            if made is None and start not in rows:
+                insort(times, start)
             row = made or rows.setdefault(start, BackupRow(start, str(run.get("result") or "unknown")))
             row.sources.append(f"vzdump {run.get('node')}")
         listed = sorted((r for r in rows.values() if r.at <= until), key=lambda r: r.at, reverse=True)

@@ -17,7 +17,7 @@ from attest.controls.backup_records import (
     jobs_for,
     jobs_table,
     pbs_for,
-    pbs_matches,
+    pbs_snapshots,
     retention_of,
     volumes,
 )
@@ -154,11 +154,9 @@ def timeline(ctx: CheckContext, f: Findings, source: SourceView, instance: Insta
     covered: list[Interval] = []
     failed = 0
     ledger = BackupLedger()
-    for snap, records in ctx.history(src, "proxmox.backup_history", ("tasks",)):
+    for snap in ctx.collections(src, ("tasks",)):  # `ctx.history`, through the subject index
         clean = snap.gap(("tasks",), interest) is None
-        for rec in records:
-            if rec.subject != instance.subject + "/backup-history":
-                continue
+        for rec in snap.about("proxmox.backup_history", instance.subject + "/backup-history"):
             f.cite(rec)
             for run in rec.payload.get("runs") or []:
                 ledger.run(run)
@@ -180,8 +178,8 @@ def timeline(ctx: CheckContext, f: Findings, source: SourceView, instance: Insta
         if newest is not None and snap.gap(("backup",), interest) is None:
             covered.append((newest, snap.collected_at))
     for pbs in pbs_for(ctx, src):
-        for _snap, records in ctx.history(pbs.id, "pbs.snapshot", ("snapshots",)):
-            mine = [r for r in records if pbs_matches(r.payload, instance)]
+        for pbs_snap in ctx.collections(pbs.id, ("snapshots",)):  # `ctx.history`, through the index
+            mine = pbs_snapshots(pbs_snap, instance)
             f.cite(*mine)
             for r in mine:
                 ledger.snapshot(pbs.id, r)

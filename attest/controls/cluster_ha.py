@@ -44,7 +44,7 @@ def cluster_nodes(snap: Snapshot) -> list[dict[str, Any]]:
 
 
 def ha_resource(snap: Snapshot, instance: Instance) -> dict[str, Any] | None:
-    rec = next((r for r in snap.of_kind("proxmox.ha_resource") if r.subject == instance.subject + "/ha"), None)
+    rec = snap.record("proxmox.ha_resource", instance.subject + "/ha")
     return rec.payload if rec else None
 
 
@@ -246,8 +246,8 @@ def _failover_nodes(f: Findings, snap: Snapshot, instance: Instance, need: int) 
 
 def _disks(f: Findings, t: Table, source: SourceView, instance: Instance) -> None:
     storages = {str(r.payload.get("storage")): r for r in source.provider("proxmox.storage")}
-    replicated = [r for r in source.snap.of_kind("proxmox.replication")
-                  if r.subject.startswith(instance.subject + "/replication/") and not r.payload.get("disable")]
+    replicated = [r for r in source.snap.under("proxmox.replication", instance.subject + "/replication/")
+                  if not r.payload.get("disable")]
     f.cite(*replicated)
     label = instance.label()
     for disk, spec in sorted((instance.guest.get("disks") or {}).items()):

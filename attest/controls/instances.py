@@ -64,6 +64,17 @@ def missing_visibility(permissions: dict[str, Any]) -> list[str]:
     return missing_privileges(permissions, REQUIRED_VISIBILITY)
 
 
+def token_lacks(snap: Snapshot, required: Privileges) -> list[str]:
+    """`missing_privileges` of *snap*'s permission record (none: every privilege is missing),
+    once per collection: the record lists a path per pool and guest, and every check of every
+    tenant asks."""
+    def build() -> list[str]:
+        permissions = snap.one("proxmox.permissions")
+        return missing_privileges((permissions.payload.get("permissions") or {}) if permissions else {}, required)
+
+    return list(snap.derived(("missing_privileges", tuple(required)), build))
+
+
 def pools_of(records: list[StoredRecord]) -> dict[str, set[str]]:
     """guest id ("qemu/101") -> pools it is in, from the pool records' member lists (the `pool`
     field of a guest is left out by PVE when the token may not audit that pool)."""
@@ -72,6 +83,11 @@ def pools_of(records: list[StoredRecord]) -> dict[str, set[str]]:
         for member in rec.payload.get("members") or []:
             pools.setdefault(str(member), set()).add(str(rec.payload.get("poolid")))
     return pools
+
+
+def snap_pools(snap: Snapshot) -> dict[str, set[str]]:
+    """`pools_of` the pool records of *snap*, once per collection (shared: do not change it)."""
+    return snap.derived("pools_of", lambda: pools_of(snap.of_kind("proxmox.pool")))
 
 
 @dataclass
@@ -114,7 +130,7 @@ class Found:
     gap: LocalizedText | None = None
 
 
-def _claim(tenant: TenantConfig, others: list[TenantConfig], record: StoredRecord,
+def _claim(tenant: TenantConfig, others: Callable[[], list[TenantConfig]], record: StoredRecord,
            pools: dict[str, set[str]]) -> Instance | None:
     guest = record.payload
     if record.kind != "proxmox.guest" or guest.get("template"):
@@ -124,14 +140,15 @@ def _claim(tenant: TenantConfig, others: list[TenantConfig], record: StoredRecor
     own = claims(tenant, guest, in_pools)
     if not own:
         return None
-    return Instance(record, guest, own, any(claims(o, guest, in_pools) for o in others))
+    return Instance(record, guest, own, any(claims(o, guest, in_pools) for o in others()))
 
 
 def claimer(ctx: CheckContext, tenant: TenantConfig, snap: Snapshot) -> Callable[[StoredRecord], Instance | None]:
     """A function telling whether a guest record (of *snap*'s source) is one of *tenant*'s instances."""
-    pools = pools_of(snap.of_kind("proxmox.pool"))
-    others = [t for t in ctx.tenants if t.id != tenant.id]
-    return lambda record: _claim(tenant, others, record, pools)
+    pools = snap_pools(snap)
+    # The other tenants only for a guest this tenant claims: listing them for every call made
+    # each tenant's check cost grow with the number of tenants.
+    return lambda record: _claim(tenant, lambda: [t for t in ctx.tenants if t.id != tenant.id], record, pools)
 
 
 def find_instances(ctx: CheckContext, tenant: TenantConfig, snap: Snapshot) -> Found:
@@ -145,7 +162,7 @@ def find_instances(ctx: CheckContext, tenant: TenantConfig, snap: Snapshot) -> F
                      "it": f"La raccolta da {snap.source_id} non contiene l'inventario o i permessi."}
         return found
     found.used += [snap.run_record, inventory, permissions]
-    missing = missing_visibility(permissions.payload.get("permissions") or {})
+    missing = token_lacks(snap, REQUIRED_VISIBILITY)
     if missing:
         found.gap = {
             "en": f"The evidence token for {snap.source_id} could not see every instance (it lacks "
@@ -154,20 +171,37 @@ def find_instances(ctx: CheckContext, tenant: TenantConfig, snap: Snapshot) -> F
                   f"{'; '.join(missing)}): non si può escludere l'assegnazione ad altri clienti.",
         }
         return found
-    prefix = f"{snap.source_id}/"
-    guests = {r.subject.removeprefix(prefix): r for r in snap.of_kind("proxmox.guest")}
-    # A listed guest without its record could be this tenant's: its owner is unknown.
-    unread = sorted(set(inventory.payload.get("guests") or []) - set(guests))
+    guests, unread = snap.derived("guests", lambda: _guests(snap, inventory))
     if unread:
         found.gap = {
             "en": f"{len(unread)} instance(s) listed by {snap.source_id} have no configuration record.",
             "it": f"{len(unread)} istanze elencate da {snap.source_id} non hanno un record di configurazione.",
         }
         return found
-    found.used += [r for r in snap.of_kind("proxmox.pool") if r.payload.get("poolid") in tenant.match.proxmox_pools]
+    by_pool = snap.derived("pools_by_id", lambda: _pools_by_id(snap))
+    found.used += sorted((r for p in set(tenant.match.proxmox_pools) for r in by_pool.get(p, ())), key=lambda r: r.idx)
     found.instances = list(_claimed(ctx, snap, guests).get(tenant.id, ()))
     found.used += [i.record for i in found.instances]
     return found
+
+
+def _guests(snap: Snapshot, inventory: StoredRecord) -> tuple[dict[str, StoredRecord], list[str]]:
+    """("qemu/101" -> its guest record, the listed guests without a record) of one collection."""
+    prefix = f"{snap.source_id}/"
+    guests = {r.subject.removeprefix(prefix): r for r in snap.of_kind("proxmox.guest")}
+    # A listed guest without its record could be this tenant's: its owner is unknown.
+    unread = sorted(set(inventory.payload.get("guests") or []) - set(guests))
+    return guests, unread
+
+
+def _pools_by_id(snap: Snapshot) -> dict[str, list[StoredRecord]]:
+    """pool id -> its pool records, in log order (a tenant cites the pools it is matched by)."""
+    index: dict[str, list[StoredRecord]] = {}
+    for r in snap.of_kind("proxmox.pool"):
+        poolid = r.payload.get("poolid")
+        if isinstance(poolid, str):  # only a string can equal a configured pool name
+            index.setdefault(poolid, []).append(r)
+    return index
 
 
 def _claimed(ctx: CheckContext, snap: Snapshot, guests: dict[str, StoredRecord]) -> dict[str, list[Instance]]:
@@ -186,7 +220,7 @@ def _claimed(ctx: CheckContext, snap: Snapshot, guests: dict[str, StoredRecord])
             by_tag.setdefault(tag, []).append(t)
         for pool in t.match.proxmox_pools:
             by_pool.setdefault(pool, []).append(t)
-    pools = pools_of(snap.of_kind("proxmox.pool"))
+    pools = snap_pools(snap)
     out: dict[str, list[Instance]] = {}
     for record in guests.values():
         guest = record.payload
@@ -217,8 +251,7 @@ class SourceView:
 
     def guest_record(self, kind: str, instance: Instance, suffix: str = "") -> StoredRecord | None:
         """The record of *kind* about *instance* (subject = the guest's, plus *suffix*)."""
-        subject = instance.subject + suffix
-        return next((r for r in self.snap.of_kind(kind) if r.subject == subject), None)
+        return self.snap.record(kind, instance.subject + suffix)
 
     def provider(self, kind: str) -> list[StoredRecord]:
         return self.snap.of_kind(kind)
@@ -267,8 +300,7 @@ def _read(ctx: CheckContext, tenant: TenantConfig, snap: Snapshot, sections: Seq
     found = find_instances(ctx, tenant, snap)
     if found.gap is not None:
         return EvidenceGap(found.gap)
-    permissions = snap.one("proxmox.permissions")
-    missing = missing_privileges((permissions.payload.get("permissions") or {}) if permissions else {}, privileges)
+    missing = token_lacks(snap, privileges)
     if missing:
         return EvidenceGap({
             "en": f"The evidence token for {snap.source_id} lacks {'; '.join(missing)}, so the configuration this "

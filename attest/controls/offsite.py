@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 from attest.attestation import LocalizedText
 from attest.config import PbsSource, TenantConfig
-from attest.controls.backup_records import backup_view, pbs_for, pbs_matches, volumes
+from attest.controls.backup_records import backup_view, pbs_for, pbs_snapshots, volumes
 from attest.controls.findings import Findings, day, text, when
 from attest.controls.instances import BACKUP_LISTING, DATASTORE_AUDIT, SYS_AUDIT, Instance, SourceView, TenantView
 from attest.controls.tables import LAST_RESTORE_TESTS, NONE, Table, at_epoch
@@ -139,7 +139,7 @@ def _snapshot_copies(ctx: CheckContext, f: Findings, instance: Instance, home: s
         snap = pbs_snaps.get(pbs.id)
         if not isinstance(snap, Snapshot) or home is None or pbs.site == home:
             continue
-        mine = [r for r in snap.of_kind("pbs.snapshot") if pbs_matches(r.payload, instance)]
+        mine = pbs_snapshots(snap, instance)
         newest = max((t for r in mine if (t := at_epoch(r.payload.get("backup_time"))) is not None), default=None)
         if newest is not None and ctx.as_of - newest <= max_age:
             f.cite(*[r for r in mine if at_epoch(r.payload.get("backup_time")) == newest])

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from attest.attestation import LocalizedText
-from attest.engine import CheckContext, fmt_time
+from attest.engine import CheckContext, Snapshot, fmt_time
 from collectors.sla.samples import SAMPLES_KIND, SECTION, load_columns
 from evidence.log import StoredRecord
 
@@ -40,6 +40,21 @@ class Gathered:
     searched_until: datetime  # collections finished up to this instant were read
 
 
+def _samples_of(snap: Snapshot, instances: set[str]) -> list[StoredRecord]:
+    """The sample records of *snap* about *instances*, in log order, through an index by
+    instance built once per collection (a tenant's few instances among the fleet's many)."""
+    def build() -> dict[str, list[StoredRecord]]:
+        index: dict[str, list[StoredRecord]] = {}
+        for rec in snap.of_kind(SAMPLES_KIND):
+            instance = rec.payload.get("instance")
+            if isinstance(instance, str):  # only a string names a configured instance
+                index.setdefault(instance, []).append(rec)
+        return index
+
+    by_instance = snap.derived("samples_by_instance", build)
+    return sorted((r for i in instances for r in by_instance.get(i, ())), key=lambda r: r.idx)
+
+
 def gather(ctx: CheckContext, instances: list[str], start: datetime, end: datetime,
            settle: timedelta = timedelta(0)) -> Gathered:
     """Samples of *instances* in [start, end) from every usable collection of every sample source
@@ -58,9 +73,9 @@ def gather(ctx: CheckContext, instances: list[str], start: datetime, end: dateti
         searched_until = max(searched_until, until)
         for snap in snaps:
             used = False
-            for rec in snap.of_kind(SAMPLES_KIND):
+            for rec in _samples_of(snap, wanted):
                 p = rec.payload
-                if p.get("instance") not in wanted or not (first_day <= str(p.get("day")) <= last_day):
+                if not (first_day <= str(p.get("day")) <= last_day):
                     continue
                 cols = load_columns(ctx.log.get_artifact(p["sha256"]))
                 chunks.setdefault((p["instance"], p["vantage"]), []).append((cols["t"], cols["up"]))
