@@ -44,6 +44,14 @@ app.add_typer(evidence_app, name="evidence")
 from attest.portal.users_cli import users_app  # noqa: E402
 
 app.add_typer(users_app, name="users")
+from attest.portal.tokens_cli import tokens_app  # noqa: E402
+
+app.add_typer(tokens_app, name="tokens")
+from attest.portal.audit_cli import audit_app  # noqa: E402
+from attest.portal.shares_cli import shares_app  # noqa: E402
+
+app.add_typer(audit_app, name="audit")
+app.add_typer(shares_app, name="shares")
 
 err = Console(stderr=True)
 out = Console()

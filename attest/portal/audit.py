@@ -2,21 +2,62 @@
 
 `record` stages an entry (a `portal_audit` row, in the request's own time); `seal_pending` seals
 staged entries into the evidence log as `portal.audit` records, Merkle-hashed and covered by a
-signed checkpoint (being built: sealing, per-tenant export, retention).
+signed checkpoint; `prune` deletes sealed staging rows past `portal.audit_retention_days`.
+
+Retention applies to the staging table only. The evidence log is append-only and keeps every
+sealed entry (leaf and payload): redacting audit payloads from the log is not done here.
+
+Sealing twice is impossible by construction, not by luck. The log appends in its own
+transaction, so a row cannot be marked in the same one; instead each record's payload carries
+its row id (`entry`), and every sealing run first *reconciles*: a staged row whose entry already
+appears in a `portal.audit` record past the newest marked one is marked with that record's
+position instead of being appended again. All of it happens inside a run of the log, and the log
+admits one open run at a time (across processes), so two sealers never pick the same rows. A
+crash after the append leaves the rows unmarked; the next run (which first closes the dead one as
+aborted, with its own checkpoint) finds them by reconciling.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
-from attest.canonical import utc_iso
+from attest.canonical import parse_utc, utc_iso
 from attest.portal.context import Portal
 from attest.portal.models import AuditEntry
+from evidence import merkle
+from evidence.log import NewRecord, RunInProgress
+from evidence.models import Record
 
 router = APIRouter()
+logger = logging.getLogger(__name__)
+
+SOURCE = "portal"
+KIND = "portal.audit"
+RUN_PURPOSE = "portal-audit"
+BATCH = 2000  # rows sealed per call: one run stays short, so it holds the log's head only briefly
+
+# The sealer runs in a threadpool thread, `attest serve` shuts down with one more call, and the CLI
+# may call too: one at a time per process (across processes, the log's single open run serialises).
+_SEAL_LOCK = threading.Lock()
+
+
+@contextmanager
+def writing(portal: Portal) -> Iterator[Session]:
+    """A transaction that reads and then writes. On SQLite, `portal.db()` begins deferred: a read
+    followed by a write fails at once ("database is locked", no busy wait) when another writer
+    committed in between. This one takes the write lock at BEGIN (the log's writer engine)."""
+    with Session(portal.log.writer) as s, s.begin():
+        yield s
 
 
 def record(portal: Portal, request: Request | None, action: str, outcome: str, *, account: str | None = None,
@@ -32,6 +73,109 @@ def record(portal: Portal, request: Request | None, action: str, outcome: str, *
                          detail=json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)))
 
 
+def subject_of(tenant: str | None) -> str:
+    """The record subject: per tenant (so a tenant's entries are found, and exported, by subject)."""
+    return f"tenant/{tenant}" if tenant else "portal"
+
+
+def payload_of(row: AuditEntry) -> dict[str, Any]:
+    """The sealed record's payload: the row as it is, plus its id (`entry`) for reconciling."""
+    return {"entry": row.id, "at": row.at, "action": row.action, "outcome": row.outcome, "account": row.account,
+            "link": row.link, "tenant": row.tenant_id, "client": row.client, "detail": json.loads(row.detail)}
+
+
+def _same_entry(row: AuditEntry, payload: dict[str, Any]) -> bool:
+    """Whether *payload* is *row*'s record. Not a full comparison: the log scrubs secret-looking
+    values from payloads, so the detail may differ; id, time, action and outcome cannot, and also
+    guard against a row id SQLite reused after the newest rows were deleted."""
+    return (payload.get("entry"), payload.get("at"), payload.get("action"), payload.get("outcome")) == (
+        row.id, row.at, row.action, row.outcome)
+
+
 def seal_pending(portal: Portal) -> int:
-    """Seal every staged entry into the evidence log; returns how many were sealed."""
-    return 0
+    """Seal staged entries (oldest first, at most BATCH) into the evidence log in one run closed by
+    a signed checkpoint; returns how many were appended. Nothing staged: no run at all. Another
+    run holding the log (a collection, a render): 0, and the rows wait for the next call."""
+    with _SEAL_LOCK:
+        with portal.db() as s:
+            if s.execute(select(AuditEntry.id).where(AuditEntry.sealed_idx.is_(None)).limit(1)).first() is None:
+                return 0
+        log, signer = portal.log, portal.signer
+        try:
+            run_id = log.begin_run(RUN_PURPOSE, signer)
+        except RunInProgress:
+            return 0
+        try:
+            reconciled = _reconcile(portal)
+            with portal.db() as s:
+                rows = list(s.execute(select(AuditEntry).where(AuditEntry.sealed_idx.is_(None))
+                                      .order_by(AuditEntry.id).limit(BATCH)).scalars())
+                s.expunge_all()
+            stored = log.append(run_id, [NewRecord(source=SOURCE, kind=KIND, subject=subject_of(r.tenant_id),
+                                                   payload=payload_of(r), collected_at=parse_utc(r.at))
+                                         for r in rows]) if rows else []
+        except BaseException:
+            # Close the run so the log is not held; whatever was appended is found by reconciling.
+            with suppress(Exception):
+                log.finish_run(run_id, "aborted", signer, {"note": "sealing the portal audit trail failed"})
+            raise
+        log.finish_run(run_id, "ok", signer, {"audit_entries": len(stored), "reconciled": reconciled})
+        # Marked only once signed: sealed_idx means "in the log under a signed checkpoint". A crash
+        # here is repaired by the next call's reconciliation.
+        _mark(portal, {int(rec.payload["entry"]): rec.idx for rec in stored})
+        prune(portal)
+        return len(stored)
+
+
+def _mark(portal: Portal, positions: dict[int, int]) -> None:
+    if not positions:
+        return
+    with writing(portal) as s:
+        s.execute(update(AuditEntry), [{"id": entry, "sealed_idx": idx}  # ORM bulk update by primary key
+                                       for entry, idx in positions.items()])
+
+
+def _reconcile(portal: Portal) -> int:
+    """Mark staged rows whose records the log already holds (appended by a sealer that died or
+    failed before marking). Only records after the newest marked position are read: normally none.
+    Returns how many rows were marked."""
+    with writing(portal) as s:
+        newest = s.execute(select(func.max(AuditEntry.sealed_idx))).scalar_one_or_none()
+        found = s.execute(select(Record.idx, Record.leaf_hash, Record.body)
+                          .where(Record.kind == KIND, Record.source == SOURCE,
+                                 Record.idx > (-1 if newest is None else newest))
+                          .order_by(Record.idx)).all()
+        marked = 0
+        for idx, leaf, body in found:
+            if not isinstance(body, bytes) or merkle.leaf_hash(body) != leaf:
+                continue  # an edited row: never trusted here; `attest evidence verify` reports it
+            payload = json.loads(body).get("payload") or {}
+            entry = payload.get("entry")
+            row = s.get(AuditEntry, entry) if isinstance(entry, int) else None
+            if row is not None and row.sealed_idx is None and _same_entry(row, payload):
+                row.sealed_idx = idx
+                marked += 1
+    if marked:
+        logger.warning("audit trail: %d entr(ies) were already in the evidence log (an interrupted sealing); "
+                       "marked, not sealed again", marked)
+    return marked
+
+
+def prune(portal: Portal) -> int:
+    """Delete sealed staging rows older than `portal.audit_retention_days`; returns how many. Rows
+    not yet sealed are never deleted, nor the newest sealed one (it tells reconciliation where to
+    start reading). The evidence log keeps every sealed entry: it is append-only."""
+    cutoff = utc_iso(portal.now() - timedelta(days=portal.settings.audit_retention_days))
+    with writing(portal) as s:
+        newest = s.execute(select(func.max(AuditEntry.sealed_idx))).scalar_one_or_none()
+        if newest is None:
+            return 0
+        result = s.execute(delete(AuditEntry).where(AuditEntry.sealed_idx.is_not(None), AuditEntry.sealed_idx < newest,
+                                                    AuditEntry.at < cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+# The admin page lives apart: it needs the sign-in machinery, which itself records through `record`.
+from attest.portal import audit_pages  # noqa: E402
+
+router.include_router(audit_pages.router)
