@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.resources import files
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from attest.portal import admin, api, audit, auth, documents, shares, verification
 from attest.portal.context import Portal
+from attest.portal.pages import page
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +30,19 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",  # share-link tokens are in URLs: never send them onwards
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cache-Control": "no-store",
+}
+# What an error page says: nothing more specific, so a page never confirms what exists.
+ERROR_TEXTS = {
+    400: ("Bad request", "The request was malformed."),
+    401: ("Sign-in required", "Sign in to see this page."),
+    403: ("Not allowed", "Your account may not do this, or the form expired: reload the page and try again."),
+    404: ("Not found", "There is nothing here, or nothing you may see."),
+    405: ("Not allowed", "This address does not accept that kind of request."),
+    409: ("Unavailable", "This file no longer matches the signed record of its issue; the provider has been "
+                         "notified through the audit trail."),
+    410: ("No longer available", "This link has expired or was withdrawn."),
+    413: ("Too large", "The file is larger than this page accepts."),
+    429: ("Too many attempts", "Wait a minute and try again."),
 }
 SEAL_EVERY_S = 5.0  # how often pending audit entries are sealed into the evidence log
 
@@ -60,6 +76,20 @@ def create_app(portal: Portal, seal_every_s: float = SEAL_EVERY_S) -> FastAPI:
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Browsers get an HTML page for an error; the API (and JSON endpoints) keep FastAPI's JSON.
+        The page says only what kind of error it was: details (whose document, which file) stay
+        in the audit trail."""
+        if request.url.path.startswith("/api/") or request.url.path.endswith(".json"):
+            return await http_exception_handler(request, exc)
+        title, message = ERROR_TEXTS.get(exc.status_code, ("Error", "The request could not be completed."))
+        response = page(request, "error.html.j2", status=exc.status_code, title=title, message=message,
+                        status_code=exc.status_code)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
         return response
 
     stylesheet = files("templates").joinpath("portal/portal.css").read_bytes()

@@ -56,7 +56,7 @@ def writing(portal: Portal) -> Iterator[Session]:
     """A transaction that reads and then writes. On SQLite, `portal.db()` begins deferred: a read
     followed by a write fails at once ("database is locked", no busy wait) when another writer
     committed in between. This one takes the write lock at BEGIN (the log's writer engine)."""
-    with Session(portal.log.writer) as s, s.begin():
+    with portal.write() as s:
         yield s
 
 

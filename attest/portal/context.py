@@ -42,6 +42,14 @@ class Portal:
         with Session(self.log.engine) as s, s.begin():
             yield s
 
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that reads and then writes. On SQLite it takes the write lock at BEGIN:
+        a deferred transaction that read first fails at once ("database is locked") when another
+        writer (the audit sealer, a render) committed meanwhile, instead of waiting its turn."""
+        with Session(self.log.writer) as s, s.begin():
+            yield s
+
     def client_address(self, request: Request) -> str:
         """The client's IP address: the TCP peer, or, when the peer is a trusted reverse proxy,
         the last address in X-Forwarded-For that is not itself a trusted proxy."""

@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session
 from attest.canonical import parse_utc, utc_iso
 from attest.portal.context import Portal
 from attest.portal.models import Account, PortalSession
-from evidence.db import writer
 
 COOKIE = "attest_session"
 CSRF_FIELD = "csrf_token"
@@ -54,7 +53,7 @@ def write_tx(portal: Portal) -> Iterator[Session]:
     """A transaction that reads and then writes. On SQLite it takes the write lock at BEGIN: a
     deferred transaction that read first fails at once ("database is locked") when another
     writer (the audit sealer, a render) committed meanwhile, instead of waiting its turn."""
-    with Session(writer(portal.log.engine)) as s, s.begin():
+    with portal.write() as s:
         yield s
 
 

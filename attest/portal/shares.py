@@ -219,15 +219,17 @@ def nda_accepted(link: LinkInfo, cookie: str | None) -> bool:
 
 # --- keeping tokens out of logs ----------------------------------------------------------------
 
-_SHARE_PATH = re.compile(r"/s/[A-Za-z0-9_-]{8,}")
+# Paths that carry a secret: a share link (/s/<token>) and a one-time reset link (/reset/<token>).
+_SECRET_PATH = re.compile(r"/(s|reset)/[A-Za-z0-9_-]{8,}")
+_MASK = {"s": "/s/<share-token>", "reset": "/reset/<reset-token>"}
 
 
 def mask_share_tokens(text: str) -> str:
-    return _SHARE_PATH.sub("/s/<share-token>", text)
+    return _SECRET_PATH.sub(lambda m: _MASK[m.group(1)], text)
 
 
 class ShareTokenFilter(logging.Filter):
-    """Masks /s/<token> in log records (uvicorn's access log prints every path)."""
+    """Masks /s/<token> and /reset/<token> in log records (uvicorn's access log prints every path)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):

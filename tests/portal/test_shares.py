@@ -269,3 +269,11 @@ def test_admin_audit_page_is_for_admins_and_filters(served) -> None:  # type: ig
     sales, _ = _signed_in(served, "sara-sales", "sales")
     assert httpx.get(served.url + "/admin/audit", headers=sales).status_code == 403
     assert httpx.get(served.url + "/admin/audit", follow_redirects=False).status_code == 303
+
+
+def test_reset_link_tokens_are_masked_in_the_access_log_too() -> None:
+    token = "Rz9_-" * 8 + "abc"
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5000", "GET", f"/reset/{token}", "1.1", 200), None)
+    assert ShareTokenFilter().filter(record)
+    assert token not in record.getMessage() and "/reset/<reset-token>" in record.getMessage()
