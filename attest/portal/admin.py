@@ -31,12 +31,12 @@ REVOKE_WAIT_S = 30.0  # another run (a timer's `attest run`) may hold the log fo
 def overview(request: Request, signed: Staff) -> Response:
     portal = get_portal(request)
     try:
-        index = library.load_index(portal)
+        dlog = library.document_log(portal)
     except LogIntegrityError:
         raise HTTPException(503, "The evidence log does not verify: run `attest evidence verify`.") from None
     tenants: list[dict[str, Any]] = []
     for tenant in portal.loaded.model.tenants:
-        docs = [library.status_view(d.status) for d in library.tenant_documents(portal, index, tenant.id)]
+        docs = [library.status_view(d.status) for d in library.tenant_documents(dlog, tenant.id)]
         tenants.append({"id": tenant.id, "legal_name": tenant.legal_name, "documents": docs})
     return page(request, "admin.html.j2", tenants=tenants, error=None, notice=None,
                 provider_name=portal.loaded.model.provider.name)

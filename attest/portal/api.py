@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from attest.canonical import utc_iso
 from attest.portal import audit
 from attest.portal.context import Portal, get_portal
-from attest.portal.doclog import DocumentLog, IssuedRecord, document_log, valid_document_id
+from attest.portal.library import DocumentLog, IssuedRecord, document_log, valid_document_id
 from attest.portal.tokens import TokenInfo, authenticate, public_id_of
 from attest.signing import DSSE_SUFFIX
 from evidence.log import LogIntegrityError

@@ -27,7 +27,9 @@ SECURITY_HEADERS = {
                                "frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",  # share-link tokens are in URLs: never send them onwards
+    # same-origin, not no-referrer: under no-referrer browsers send "Origin: null" on same-origin form
+    # posts, which the CSRF check refuses. Share-link tokens in URLs still never reach another site.
+    "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cache-Control": "no-store",
 }

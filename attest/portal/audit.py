@@ -67,10 +67,12 @@ def record(portal: Portal, request: Request | None, action: str, outcome: str, *
     link's or API token's public id, never a secret), the *tenant* concerned, and *detail*
     (JSON-able, no secrets). The client address comes from the request."""
     client = portal.client_address(request) if request is not None else "cli"
-    with portal.db() as s:
-        s.add(AuditEntry(at=utc_iso(portal.now()), action=action, outcome=outcome, account=account, link=link,
-                         tenant_id=tenant, client=client[:64],
-                         detail=json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)))
+    # Committed before the request is answered (a download is never served unrecorded), in a
+    # group commit with the entries of concurrent requests.
+    portal.audit_batch.add(portal, AuditEntry(
+        at=utc_iso(portal.now()), action=action, outcome=outcome, account=account, link=link, tenant_id=tenant,
+        client=client[:64], detail=json.dumps(detail or {}, sort_keys=True, separators=(",", ":"),
+                                              ensure_ascii=False)))
 
 
 def subject_of(tenant: str | None) -> str:

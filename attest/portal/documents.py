@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from attest.errors import AttestError
 from attest.portal import audit, library
 from attest.portal.auth import require_role
 from attest.portal.context import Portal, get_portal
+from attest.portal.library import DocumentLog, IssuedRecord
 from attest.portal.pages import page
 from attest.portal.sessions import SignedIn
 from attest.status import DocumentStatus
@@ -28,11 +29,12 @@ router = APIRouter(include_in_schema=False)
 
 Tenant = Annotated[SignedIn, Depends(require_role("tenant"))]
 NOT_FOUND = "No such document."
+NOT_CURRENT = "Packs are built for the current document of a period only."
 
 
-def _index(portal: Portal) -> Any:
+def _dlog(portal: Portal) -> DocumentLog:
     try:
-        return library.load_index(portal)
+        return library.document_log(portal)
     except LogIntegrityError:
         raise HTTPException(503, "The evidence log does not verify: the provider has been told.") from None
 
@@ -45,17 +47,18 @@ def _refuse(portal: Portal, request: Request, signed: SignedIn, status: int, out
 
 
 def _own_document(portal: Portal, request: Request, signed: SignedIn, document_id: str, kind: str
-                  ) -> DocumentStatus:
-    """The document's status when it is the session's tenant's; otherwise 404 (the same answer
-    for another tenant's id and an unknown one), audited."""
-    status = _index(portal).status(document_id)
-    if not status.known:
+                  ) -> tuple[DocumentStatus, IssuedRecord]:
+    """The document's status and record when it is the session's tenant's; otherwise 404 (the
+    same answer for another tenant's id and an unknown one), audited."""
+    dlog = _dlog(portal)
+    status, record = dlog.status(document_id), dlog.record(document_id)
+    if not status.known or record is None:
         raise _refuse(portal, request, signed, 404, "not_found", NOT_FOUND, {"document_id": document_id, "kind": kind})
-    if status.tenant != signed.tenant_id:
+    if record.tenant != signed.tenant_id:
         # The owner is not named in the entry: it belongs to the requester's audit trail, which
         # that tenant may be shown; the provider finds the owner by the document id.
         raise _refuse(portal, request, signed, 404, "denied", NOT_FOUND, {"document_id": document_id, "kind": kind})
-    return status
+    return status, record
 
 
 def _validated(portal: Portal, request: Request, signed: SignedIn, document_id: str, kind: str,
@@ -69,11 +72,10 @@ def _validated(portal: Portal, request: Request, signed: SignedIn, document_id: 
 def documents_page(request: Request, signed: Tenant) -> Response:
     portal = get_portal(request)
     tenant = str(signed.tenant_id)
-    index = _index(portal)
     periods: dict[str, list[dict[str, Any]]] = {}
-    for listed in library.tenant_documents(portal, index, tenant):
+    for listed in library.tenant_documents(_dlog(portal), tenant):
         view = library.status_view(listed.status)
-        view["controls"], view["problem"] = library.summary(portal, listed)
+        view["controls"], view["problem"] = library.summary(portal, listed.record)
         view["kinds"] = list(library.KINDS)
         view["packs"] = list(library.PACK_KINDS) if listed.status.state == "current" else []
         periods.setdefault(str(listed.status.period), []).append(view)
@@ -91,37 +93,41 @@ def download_pack(request: Request, signed: Tenant, document_id: str, kind: str)
     portal = get_portal(request)
     what = f"{kind}-pack"
     _validated(portal, request, signed, document_id, kind, library.PACK_KINDS)
-    status = _own_document(portal, request, signed, document_id, what)
+    status, record = _own_document(portal, request, signed, document_id, what)
     detail = {"document_id": document_id, "kind": what}
-    if status.state != "current":  # build_pack packs the period's current document: say so
-        raise _refuse(portal, request, signed, 409, "not_current",
-                      "Packs are built for the current document of a period only.", detail)
-    from attest.pack.build import build_pack
-
+    if status.state != "current":  # a pack is of the period's current document: say so
+        raise _refuse(portal, request, signed, 409, "not_current", NOT_CURRENT, detail)
     try:
-        pack = build_pack(portal.loaded, portal.log, portal.signer, str(signed.tenant_id), status.period, kind)
-    except AttestError as exc:
+        fh, size = library.open_pack(portal, record, str(signed.tenant_id), kind)
+    except (library.FileProblem, library.PackRefused) as exc:
         # The reason may name paths or other tenants: it goes to the audit trail, not the page.
         raise _refuse(portal, request, signed, 409, "refused",
                       "This pack cannot be built now: the provider has been told.",
                       {**detail, "reason": str(exc)[:300]}) from None
-    if pack.document_id != document_id:  # a newer document was issued meanwhile
-        raise _refuse(portal, request, signed, 409, "not_current",
-                      "Packs are built for the current document of a period only.", detail)
-    audit.record(portal, request, "download", "ok", account=signed.username, tenant=signed.tenant_id, detail=detail)
+    except library.NotCurrent:  # a newer document was issued meanwhile
+        raise _refuse(portal, request, signed, 409, "not_current", NOT_CURRENT, detail) from None
+    try:
+        audit.record(portal, request, "download", "ok", account=signed.username, tenant=signed.tenant_id,
+                     detail=detail)
+    except BaseException:
+        fh.close()
+        raise
+    # Streamed from the open file in chunks: memory stays flat whatever the pack's size, and the
+    # bytes sent are those of the file that was checked (a file put in its place meanwhile is not).
     name = f"{document_id}-{kind}-pack.zip"
-    return Response(pack.data, media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return StreamingResponse(library.stream(fh), media_type="application/zip",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                      "Content-Length": str(size)})
 
 
 @router.get("/documents/{document_id}/{kind}")
 def download(request: Request, signed: Tenant, document_id: str, kind: str) -> Response:
     portal = get_portal(request)
     _validated(portal, request, signed, document_id, kind, library.KINDS)
-    status = _own_document(portal, request, signed, document_id, kind)
+    _, record = _own_document(portal, request, signed, document_id, kind)
     detail = {"document_id": document_id, "kind": kind}
     try:
-        data = library.checked_bytes(portal, status, kind)
+        data = library.checked_bytes(portal, record, kind)
     except library.FileProblem as exc:
         code = 409 if exc.outcome == "tampered" else 404
         raise _refuse(portal, request, signed, code, exc.outcome,

@@ -22,5 +22,8 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     """Render *template* with the request's account (or None) and CSRF token (or "")."""
     account = getattr(request.state, "account", None)
     csrf = getattr(request.state, "csrf_token", "")
+    portal = getattr(request.app.state, "portal", None)
+    if portal is not None:  # every page names the provider, public ones included
+        context.setdefault("provider_name", portal.loaded.model.provider.name)
     html = environment().get_template(template).render(account=account, csrf_token=csrf, **context)
     return HTMLResponse(html, status_code=status)

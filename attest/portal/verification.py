@@ -38,7 +38,7 @@ from attest.canonical import utc_iso
 from attest.errors import BadInput
 from attest.portal import audit
 from attest.portal.context import Portal, get_portal
-from attest.portal.doclog import DocumentLog, IssuedRecord, document_log, trust_anchors, valid_document_id
+from attest.portal.library import DocumentLog, IssuedRecord, document_log, trust_anchors, valid_document_id
 from attest.portal.pages import page
 from attest.portal.upload import Upload, UploadRejected, private_directory, receive, sniff
 from attest.signing import DSSE_SUFFIX
