@@ -395,6 +395,10 @@ def main() -> None:
 
             print("\nserver profile (cumulative, top 35):")
             pstats.Stats(profile).sort_stats("cumulative").print_stats(35)
+            print("\nserver profile (own time, top 30):")
+            pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+            if os.environ.get("ATTEST_BENCH_CALLERS"):
+                pstats.Stats(profile).sort_stats("tottime").print_callers(os.environ["ATTEST_BENCH_CALLERS"])
     finally:
         if args.keep:
             print(f"workspace kept: {root}")
