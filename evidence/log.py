@@ -683,34 +683,11 @@ class EvidenceLog:
         between them, and whether each row's query columns (kind, subject…) agree with its body
         are left to it. None when nothing is signed yet; LogIntegrityError when the log does not
         match its checkpoint."""
-        from evidence.verify import signature_valid
-
         cp = self.latest_checkpoint()
         if cp is None:
             return None
         hint = "run `attest evidence verify`"
-        try:
-            body = json.loads(cp.body)
-            size, root, signed_at = int(body["tree_size"]), bytes.fromhex(body["root_hash"]), body["signed_at"]
-            chain = cp.signer_chain
-            signed = signature_valid(chain[0], cp.body, cp.signature)
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
-            raise LogIntegrityError(f"checkpoint {cp.id} is unreadable: {hint}") from exc
-        if not signed:
-            raise LogIntegrityError(f"checkpoint {cp.id}: its signature does not match its content: {hint}")
-        if (size, root, body.get("log_id")) != (cp.tree_size, cp.root_hash, cp.log_id):
-            raise LogIntegrityError(f"checkpoint {cp.id}: the signed body differs from the stored tree size, root "
-                                    f"or log id: {hint}")
-        if trust_anchors:
-            from attest.verify import validate_signer_chain
-
-            try:
-                at = parse_utc(str(signed_at))
-            except ValueError as exc:
-                raise LogIntegrityError(f"checkpoint {cp.id} is unreadable: {hint}") from exc
-            reason = validate_signer_chain(chain, trust_anchors, at=at)
-            if reason is not None:
-                raise LogIntegrityError(f"checkpoint {cp.id} is not signed by a trusted signer: {reason}")
+        size, root = check_signed_checkpoint(cp, trust_anchors)
         leaves = self.leaf_hashes(size)
         if len(leaves) != size or merkle.root(leaves) != root:
             raise LogIntegrityError(f"the log no longer matches signed checkpoint {cp.id}: {hint}")
@@ -848,3 +825,36 @@ def _same_authority(chain: Sequence[x509.Certificate], signer: CheckpointSigner)
 
     roots = [c for c in signer.chain if c.issuer == c.subject] or list(signer.chain)
     return bool(roots) and validate_signer_chain(list(chain), roots) is None
+
+
+def check_signed_checkpoint(cp: SignedCheckpoint, trust_anchors: Sequence[x509.Certificate] = ()) -> tuple[int, bytes]:
+    """(tree size, root) of *cp* once its signature holds over its body, the body states the log
+    id, tree size and root it is stored with, and, given *trust_anchors*, its signer chains to one
+    of them at its signing time; LogIntegrityError otherwise. The leaves are the caller's to check
+    against the root (`checked_checkpoint` reads them all; the portal extends what it checked)."""
+    from evidence.verify import signature_valid
+
+    hint = "run `attest evidence verify`"
+    try:
+        body = json.loads(cp.body)
+        size, root, signed_at = int(body["tree_size"]), bytes.fromhex(body["root_hash"]), body["signed_at"]
+        chain = cp.signer_chain
+        signed = signature_valid(chain[0], cp.body, cp.signature)
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise LogIntegrityError(f"checkpoint {cp.id} is unreadable: {hint}") from exc
+    if not signed:
+        raise LogIntegrityError(f"checkpoint {cp.id}: its signature does not match its content: {hint}")
+    if (size, root, body.get("log_id")) != (cp.tree_size, cp.root_hash, cp.log_id):
+        raise LogIntegrityError(f"checkpoint {cp.id}: the signed body differs from the stored tree size, root "
+                                f"or log id: {hint}")
+    if trust_anchors:
+        from attest.verify import validate_signer_chain
+
+        try:
+            at = parse_utc(str(signed_at))
+        except ValueError as exc:
+            raise LogIntegrityError(f"checkpoint {cp.id} is unreadable: {hint}") from exc
+        reason = validate_signer_chain(chain, trust_anchors, at=at)
+        if reason is not None:
+            raise LogIntegrityError(f"checkpoint {cp.id} is not signed by a trusted signer: {reason}")
+    return size, root

@@ -46,6 +46,7 @@ from evidence.log import (
     RUN_KIND,
     LogIntegrityError,
     SignedCheckpoint,
+    check_signed_checkpoint,
 )
 from evidence.models import Checkpoint, Record
 
@@ -176,31 +177,7 @@ def _frontier_root(frontier: Sequence[tuple[int, bytes]]) -> bytes:
 def _check_checkpoint(cp: SignedCheckpoint, anchors: Sequence[x509.Certificate]) -> None:
     """The checks of EvidenceLog.checked_checkpoint except the root, which `_extend` computes from
     the frontier: signature over the body, the body agrees with the stored row, a trusted signer."""
-    from evidence.verify import signature_valid
-
-    hint = "run `attest evidence verify`"
-    try:
-        body = json.loads(cp.body)
-        size, root, signed_at = int(body["tree_size"]), bytes.fromhex(body["root_hash"]), body["signed_at"]
-        chain = cp.signer_chain
-        signed = signature_valid(chain[0], cp.body, cp.signature)
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        raise LogIntegrityError(f"checkpoint {cp.id} is unreadable: {hint}") from exc
-    if not signed:
-        raise LogIntegrityError(f"checkpoint {cp.id}: its signature does not match its content: {hint}")
-    if (size, root, body.get("log_id")) != (cp.tree_size, cp.root_hash, cp.log_id):
-        raise LogIntegrityError(f"checkpoint {cp.id}: the signed body differs from the stored tree size, root "
-                                f"or log id: {hint}")
-    if anchors:
-        from attest.verify import validate_signer_chain
-
-        try:
-            at = parse_utc(str(signed_at))
-        except ValueError as exc:
-            raise LogIntegrityError(f"checkpoint {cp.id} is unreadable: {hint}") from exc
-        reason = validate_signer_chain(chain, anchors, at=at)
-        if reason is not None:
-            raise LogIntegrityError(f"checkpoint {cp.id} is not signed by a trusted signer: {reason}")
+    check_signed_checkpoint(cp, anchors)
 
 
 def _extend(portal: Portal, old: _Read, cp: SignedCheckpoint) -> _Read:
