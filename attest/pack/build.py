@@ -137,17 +137,29 @@ def _audit_entries(loaded: LoadedConfig, log: EvidenceLog, signer: ProviderSigne
     return {f"{AUDIT_DIR}/{name}": data for name, data in report.items()}
 
 
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+def _as_word(text: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(text)}(?![A-Za-z0-9])")
+
+
 def foreign_mentions(files: dict[str, bytes], others: dict[str, str]) -> tuple[str, str] | None:
     """The first (file, tenant id) where a text entry names another tenant (*others*: id → legal
-    name) by its id as a word or by its legal name; None when none does (DESIGN.md §3.8). The PDF
-    is not read: its text is the HTML's, its attachment the JSON's."""
-    patterns = {tid: re.compile(rf"(?<![A-Za-z0-9]){re.escape(tid)}(?![A-Za-z0-9])") for tid in others}
+    name) by its id or its legal name, each as a whole word; None when none does (DESIGN.md §3.8).
+    The PDF is not read: its text is the HTML's, its attachment the JSON's.
+
+    A fleet has a thousand tenants and a provider-wide pack several megabytes of text, so each file
+    is split into its words once, and a name is searched for only when every word of it is there."""
+    wanted = [(tid, needle, _WORD.findall(needle)) for tid, legal_name in others.items()
+              for needle in (tid, legal_name) if needle]
     for name in sorted(files):
         if name.endswith((".pdf", ".png", ".jpg")):
             continue
         text = files[name].decode("utf-8", "replace")
-        for tid, legal_name in others.items():
-            if patterns[tid].search(text) or (legal_name and legal_name in text):
+        words = set(_WORD.findall(text))
+        for tid, needle, parts in wanted:
+            if all(part in words for part in parts) and _as_word(needle).search(text):
                 return name, tid
     return None
 
