@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC
-from functools import cache
 from time import perf_counter
 from typing import Any
 from urllib.parse import quote
 
-import yaml
 from markupsafe import Markup
 from weasyprint import HTML, Attachment
 from weasyprint.urls import FatalURLFetchingError
@@ -23,11 +21,8 @@ from weasyprint.urls import FatalURLFetchingError
 from attest.fleet.model import FleetAttestation, FleetFigure, VerdictCounts
 from attest.render import pdf as attestation_pdf
 from attest.render.html import (
-    FALLBACK_LANGUAGE,
-    LANGUAGES,
     PHONE_MEDIA,
     QR_SIZE_MM,
-    _template_file,
     environment,
     format_date,
     format_instant,
@@ -35,6 +30,7 @@ from attest.render.html import (
     format_period,
     localized,
     stylesheets,
+    translations,
     w3c_datetime,
 )
 from attest.render.qr import qr_svg
@@ -47,14 +43,8 @@ PDF_EXCEPTION_LIMIT = 60
 ATTACHMENT_NAME = attestation_pdf.ATTACHMENT_NAME
 
 
-@cache
 def fleet_translations(lang: str) -> dict[str, Any]:
-    if lang not in LANGUAGES:
-        lang = FALLBACK_LANGUAGE
-    data = yaml.safe_load(_template_file(f"translations/fleet-{lang}.yaml"))
-    if not isinstance(data, dict):
-        raise ValueError(f"translations/fleet-{lang}.yaml is not a mapping")
-    return data
+    return translations(lang, "fleet")
 
 
 def _pct(n: int, d: int, lang: str) -> str:

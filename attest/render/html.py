@@ -60,13 +60,15 @@ def _template_file(name: str) -> str:
 
 
 @cache
-def translations(lang: str) -> dict[str, Any]:
-    """The fixed texts for *lang* (unknown languages fall back to English)."""
+def translations(lang: str, document: str = "") -> dict[str, Any]:
+    """The fixed texts for *lang* (unknown languages fall back to English) of the attestation, or
+    of another *document* ("fleet", "audit": templates/translations/<document>-<lang>.yaml)."""
     if lang not in LANGUAGES:
         lang = FALLBACK_LANGUAGE
-    data = yaml.safe_load(_template_file(f"translations/{lang}.yaml"))
+    name = f"translations/{document + '-' if document else ''}{lang}.yaml"
+    data = yaml.safe_load(_template_file(name))
     if not isinstance(data, dict):
-        raise ValueError(f"translations/{lang}.yaml is not a mapping")
+        raise ValueError(f"{name} is not a mapping")
     return data
 
 

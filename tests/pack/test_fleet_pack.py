@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from attest.lab.world import demo_world
 from tests.cli.test_demo_end_to_end import attest
+from tests.pack.test_pack import _entries, _rezip
 from tests.pack.test_redaction import _add_site_certificates, _texts
 
 
@@ -55,16 +55,6 @@ def _verify(pack: Path, ca: Path) -> tuple[int, str]:
     return proc.returncode, " ".join((proc.stdout + proc.stderr).split())
 
 
-def _entries(pack: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(pack) as zf:
-        return {i.filename: zf.read(i) for i in zf.infolist()}
-
-
-def _rezip(entries: dict[str, bytes], out: Path) -> Path:
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return out
 
 
 def test_verifies_offline_with_only_the_pack_and_the_ca(fleet_ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

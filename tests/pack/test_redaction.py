@@ -18,6 +18,7 @@ import pytest
 
 from attest.lab.world import LabFirewall, LabIpSet, LabIpSetEntry, LabWorld, demo_world
 from tests.cli.test_demo_end_to_end import attest
+from tests.pack.test_pack import _entries, _rezip
 
 OTHER = "bellini"
 OTHER_VMID = 103
@@ -171,16 +172,6 @@ def test_nothing_planted_appears_anywhere_in_the_pack(planted, kind: str, tmp_pa
                 assert tenant.id not in words, f"tenant id {tenant.id!r} appears in {name}"
 
 
-def _entries(pack: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(pack) as zf:
-        return {i.filename: zf.read(i) for i in zf.infolist()}
-
-
-def _rezip(entries: dict[str, bytes], out: Path) -> Path:
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return out
 
 
 def _verify(loaded, pack: Path) -> tuple[int, str]:  # type: ignore[no-untyped-def]

@@ -6,10 +6,8 @@ after signing. The PDF attaches the attestation the report rests on (``attestati
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-import yaml
 from weasyprint import HTML, Attachment
 from weasyprint.urls import FatalURLFetchingError
 
@@ -42,16 +40,8 @@ TEMPLATE = "audit.html.j2"
 REPORT_ATTACHMENT = "audit-report.json"
 
 
-@cache
 def audit_translations(lang: str) -> dict[str, Any]:
-    from importlib import resources
-
-    lang = lang if lang in ("en", "it") else "en"
-    text = resources.files("templates").joinpath(f"translations/audit-{lang}.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise ValueError(f"translations/audit-{lang}.yaml is not a mapping")
-    return data
+    return translations(lang, "audit")
 
 
 def _records(indexes: list[int]) -> str:
