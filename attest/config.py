@@ -407,6 +407,9 @@ class PortalConfig(Strict):
     share_link_max_days: int = Field(default=90, ge=1, le=3650)
     max_upload_mb: int = Field(default=20, ge=1, le=200)  # the verification page's upload limit
     audit_retention_days: int = Field(default=400, ge=30, le=3650)
+    # How often staged audit entries are sealed into the evidence log: each seal is a signed run
+    # whose checkpoint re-checks the log. Entries are durable (staged) before any answer either way.
+    audit_seal_seconds: float = Field(default=30, ge=0.1, le=3600)
     # Addresses of reverse proxies whose X-Forwarded-For is believed for the client address.
     trusted_proxies: list[str] = Field(default_factory=list)
 

@@ -47,6 +47,7 @@ LAST_PERIOD = "2026-10"
 AS_OF = "2026-10-20T12:00:00Z"
 PASSWORD = "correct horse battery staple"
 PACK_MB = 50
+AUDIT_SEAL_S = 30.0  # portal.audit_seal_seconds, the default
 ATTEST = [str(Path(sys.executable).with_name("attest"))]
 
 
@@ -94,6 +95,7 @@ def seed(root: Path, tenants: int, months: int, clients: int) -> dict[str, Any]:
     doc["tenants"] += [{"id": t, "legal_name": f"Bench Tenant {t.upper()} Ltd", "language": "en",
                         "match": {"proxmox_tags": [f"bench-{t}"]}} for t in ids]
     doc.setdefault("portal", {})["client_logins_per_minute"] = 10_000  # every client signs in from 127.0.0.1
+    doc["portal"]["audit_seal_seconds"] = AUDIT_SEAL_S
     write_config(ws, doc)
     loaded = load_config(ws / CONFIG_NAME)
     signer = _signer(loaded)
@@ -248,6 +250,20 @@ def load(url: str, spec_file: str, seconds: float, out: str) -> None:
 # --- memory while streaming a pack ----------------------------------------------------------------------
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's finished children (the load generator's runs)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -377,9 +393,17 @@ def main() -> None:
                   f"(reads the signed log once)")
             # A short warm-up (summaries cached, connections open), then the measured run.
             for seconds, out in ((3.0, root / "warm.json"), (args.seconds, root / "load.json")):
+                cpu_before, load_before = _cpu_s(server.pid), _children_cpu_s()
                 subprocess.run([sys.executable, __file__, "--load", url, str(spec_file), str(seconds), str(out)],
                                check=True)
-            report(json.loads((root / "load.json").read_text()), args.clients)
+                cpu, load_cpu = _cpu_s(server.pid) - cpu_before, _children_cpu_s() - load_before
+            result = json.loads((root / "load.json").read_text())
+            report(result, args.clients)
+            served = sum(len(v) for v in result["samples"].values())
+            # CPU time, not wall time: the figure the machine's other load disturbs least.
+            print(f"server CPU: {cpu:.1f} s for {served} requests, {cpu / served * 1000:.2f} ms a request "
+                  f"(includes sealing the audit trail every {AUDIT_SEAL_S:g} s); load generator CPU "
+                  f"{load_cpu:.1f} s ({load_cpu / result['wall'] * 100:.0f}% of a core)")
             first, second, size = real_pack(url, "bench-acme", spec["real"])
             print(f"\nreal tender pack of {spec['real']} ({size / 1024:.0f} KiB): first download (built) "
                   f"{first * 1000:.0f} ms, second (from the cache) {second * 1000:.0f} ms")

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 WRITER_OPTION = "attest_writer"
+SQLITE_POOL = 40
 
 
 def writer(engine: Engine) -> Engine:
@@ -20,7 +21,11 @@ def writer(engine: Engine) -> Engine:
 def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = create_engine(url, future=True)
+    # SQLite connections cost a file open and four PRAGMAs each: keep enough of them open for a
+    # portal's worker threads (40 by default) that none is opened and closed per request.
+    pool = ({"pool_size": SQLITE_POOL, "max_overflow": SQLITE_POOL}
+            if url.startswith("sqlite:///") and ":memory:" not in url else {})
+    engine = create_engine(url, future=True, **pool)
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from attest.portal import admin, api, audit, auth, documents, shares, verification
+from attest.portal import admin, admin_issue, admin_users, api, audit, auth, documents, shares, verification
 from attest.portal.context import Portal
 from attest.portal.pages import page
 
@@ -48,7 +48,6 @@ ERROR_TEXTS = {
     413: ("Too large", "The file is larger than this page accepts."),
     429: ("Too many attempts", "Wait a minute and try again."),
 }
-SEAL_EVERY_S = 5.0  # how often pending audit entries are sealed into the evidence log
 
 
 class SecurityHeaders:
@@ -77,12 +76,16 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def create_app(portal: Portal, seal_every_s: float = SEAL_EVERY_S) -> FastAPI:
+def create_app(portal: Portal, seal_every_s: float | None = None) -> FastAPI:
+    """The portal's application; staged audit entries are sealed every *seal_every_s* seconds
+    (default `portal.audit_seal_seconds`)."""
+    every = portal.settings.audit_seal_seconds if seal_every_s is None else seal_every_s
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async def sealer() -> None:
             while True:
-                await asyncio.sleep(seal_every_s)
+                await asyncio.sleep(every)
                 try:
                     await run_in_threadpool(audit.seal_pending, portal)
                 except Exception:  # the next round retries; the rows stay pending meanwhile
@@ -123,6 +126,6 @@ def create_app(portal: Portal, seal_every_s: float = SEAL_EVERY_S) -> FastAPI:
     def css() -> Response:
         return Response(stylesheet, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
 
-    for module in (auth, documents, verification, shares, api, admin, audit):
+    for module in (auth, documents, verification, shares, api, admin, admin_users, admin_issue, audit):
         app.include_router(module.router)
     return app

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from fastapi import Request
+from sqlalchemy import insert
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from attest.config import LoadedConfig, PortalConfig
@@ -93,7 +95,7 @@ class GroupCommit:
                     batch, self._queue = self._queue, []
                 try:
                     with portal.write() as s:
-                        s.add_all([r for r, _, _ in batch])
+                        _insert_all(s, [r for r, _, _ in batch])
                 except BaseException as exc:
                     for _, event, errors in batch:
                         errors.append(exc)
@@ -104,6 +106,20 @@ class GroupCommit:
         done.wait()
         if failed:
             raise failed[0]
+
+
+def _insert_all(s: Session, rows: list[object]) -> None:
+    """INSERT mapped objects in one executemany per table. Core, not `add_all`: the ORM's unit of
+    work costs a millisecond a row here, and these rows are never read back in the transaction."""
+    by_class: dict[type, list[dict[str, object]]] = {}
+    for row in rows:
+        columns = sa_inspect(type(row)).column_attrs
+        values = {c.key: getattr(row, c.key) for c in columns}
+        by_class.setdefault(type(row), []).append({k: v for k, v in values.items() if v is not None})
+    for cls, values_list in by_class.items():
+        # One statement per set of columns given (an omitted column takes its default).
+        for keys in {tuple(sorted(v)) for v in values_list}:
+            s.execute(insert(cls), [v for v in values_list if tuple(sorted(v)) == keys])
 
 
 def get_portal(request: Request) -> Portal:

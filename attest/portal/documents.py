@@ -15,11 +15,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
-from attest.errors import AttestError
 from attest.portal import audit, library
 from attest.portal.auth import require_role
 from attest.portal.context import Portal, get_portal
 from attest.portal.library import DocumentLog, IssuedRecord
+from attest.portal.listing import tenant_listing
 from attest.portal.pages import page
 from attest.portal.sessions import SignedIn
 from attest.status import DocumentStatus
@@ -71,21 +71,8 @@ def _validated(portal: Portal, request: Request, signed: SignedIn, document_id: 
 @router.get("/documents")
 def documents_page(request: Request, signed: Tenant) -> Response:
     portal = get_portal(request)
-    tenant = str(signed.tenant_id)
-    periods: dict[str, list[dict[str, Any]]] = {}
-    for listed in library.tenant_documents(_dlog(portal), tenant):
-        view = library.status_view(listed.status)
-        view["controls"], view["problem"] = library.summary(portal, listed.record)
-        view["kinds"] = list(library.KINDS)
-        view["packs"] = list(library.PACK_KINDS) if listed.status.state == "current" else []
-        periods.setdefault(str(listed.status.period), []).append(view)
-    ordered = [(p, periods[p]) for p in sorted(periods, reverse=True)]
-    try:
-        legal_name = portal.loaded.tenant(tenant).legal_name
-    except AttestError:
-        legal_name = tenant
-    return page(request, "documents.html.j2", tenant=legal_name, periods=ordered,
-                provider_name=portal.loaded.model.provider.name)
+    listing = tenant_listing(portal, _dlog(portal), str(signed.tenant_id))
+    return page(request, "documents.html.j2", listing=listing, provider_name=portal.loaded.model.provider.name)
 
 
 @router.get("/documents/{document_id}/pack/{kind}")

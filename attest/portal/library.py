@@ -16,7 +16,10 @@ a kind from a fixed set; nothing a request says is ever joined to a path.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -37,6 +40,7 @@ from sqlalchemy.orm import Session
 from attest.attestation import Attestation
 from attest.canonical import parse_utc, sha256_hex
 from attest.portal.context import Portal
+from attest.portal.hotpath import RowReader
 from attest.signing import DSSE_SUFFIX
 from attest.status import DOCUMENT_ID, SOURCE, DocumentIndex, DocumentStatus, Revocation, _Issued
 from evidence import merkle
@@ -125,6 +129,9 @@ class DocumentLog:
     records: dict[str, IssuedRecord]
     by_digest: dict[str, tuple[str, str]] = field(default_factory=dict)  # sha256 -> (document id, kind)
     by_tenant: dict[str, list[IssuedRecord]] = field(default_factory=dict)  # in log order
+    # Changes whenever the documents or their statuses may have (not when only the checkpoint
+    # moved on): what is rendered from a view is cached under it.
+    generation: int = 0
 
     def status(self, document_id: str) -> DocumentStatus:
         return self.index.status(document_id)
@@ -192,8 +199,11 @@ def _extend(portal: Portal, old: _Read, cp: SignedCheckpoint) -> _Read:
     if cp.tree_size < start or (old.checkpoint is not None and cp.id < old.checkpoint.id):
         raise LogIntegrityError(f"checkpoint {cp.id} is older or smaller than one already read: {hint}")
     _check_checkpoint(cp, old.anchors)
-    new = _Read(cp, list(old.frontier), list(old.issued), dict(old.records), list(old.revocation_records),
-                dict(old.run_status), old.anchors)
+    # The document lists are shared with *old* (and its view, which requests may be reading) until
+    # a document or revocation arrives: most new checkpoints seal only audit entries or collections.
+    new = _Read(cp, list(old.frontier), old.issued, old.records, old.revocation_records, dict(old.run_status),
+                old.anchors)
+    documents_changed = False
     wanted = (DOCUMENT_KIND, REVOCATION_KIND, RUN_KIND)
     try:
         with Session(portal.log.engine) as s:
@@ -223,10 +233,16 @@ def _extend(portal: Portal, old: _Read, cp: SignedCheckpoint) -> _Read:
                 raise LogIntegrityError(f"run {closed} has more than one closing record, or one written by another "
                                         f"run (record #{idx}): {hint}")
             new.run_status[closed] = str(payload.get("status"))
+            # A revocation counts once its run closed "ok": that closing changes the documents.
+            documents_changed = documents_changed or any(r[1] == closed for r in new.revocation_records)
             continue
         doc_id = payload.get("document_id")
         if src != SOURCE or not isinstance(doc_id, str) or subject != f"document/{doc_id}":
             continue  # the same filter as DocumentIndex.load
+        if not documents_changed:  # copy on first write: *old*'s view keeps its own lists
+            new.issued, new.records = list(new.issued), dict(new.records)
+            new.revocation_records = list(new.revocation_records)
+            documents_changed = True
         at = parse_utc(collected)
         if kind == REVOCATION_KIND:
             new.revocation_records.append((idx, run, doc_id, payload, at))
@@ -243,7 +259,12 @@ def _extend(portal: Portal, old: _Read, cp: SignedCheckpoint) -> _Read:
             new.records[doc_id] = IssuedRecord(doc_id, tenant, period,
                                                supersedes if isinstance(supersedes, str) else None, overall, at,
                                                files, idx)
-    new.view = _view(new)
+    if documents_changed or old.view is None:
+        new.view = _view(new)
+    else:  # the same documents as of a newer checkpoint: statuses name the checkpoint they are read at
+        index = copy.copy(old.view.index)
+        index.checkpoint = cp
+        new.view = dataclasses.replace(old.view, index=index)
     return new
 
 
@@ -267,17 +288,21 @@ def _view(read: _Read) -> DocumentLog:
         by_tenant.setdefault(r.tenant, []).append(r)
         for kind, digest in r.files.items():
             by_digest.setdefault(digest.lower(), (r.document_id, kind))
-    return DocumentLog(DocumentIndex(read.checkpoint, read.issued, revocations), read.records, by_digest, by_tenant)
+    return DocumentLog(DocumentIndex(read.checkpoint, read.issued, revocations), read.records, by_digest, by_tenant,
+                       next(_generations))
 
 
 _lock = threading.Lock()
 _cache: dict[int, tuple[Portal, _Read]] = {}
+_generations = itertools.count(1)
+
+
+_LATEST = RowReader(select(Checkpoint.id, Checkpoint.tree_size).order_by(Checkpoint.id.desc()).limit(1))
 
 
 def _latest_key(portal: Portal) -> tuple[int, int] | None:
     """(id, tree size) of the newest checkpoint: one primary-key lookup, run on every request."""
-    with Session(portal.log.engine) as s:
-        row = s.execute(select(Checkpoint.id, Checkpoint.tree_size).order_by(Checkpoint.id.desc()).limit(1)).first()
+    row = _LATEST.first(portal.log.engine)
     return (int(row[0]), int(row[1])) if row else None
 
 

@@ -24,11 +24,12 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from attest.canonical import parse_utc, utc_iso
 from attest.portal.context import Portal
+from attest.portal.hotpath import RowReader
 from attest.portal.models import Account, PortalSession
 
 COOKIE = "attest_session"
@@ -86,9 +87,17 @@ def start_session(portal: Portal, s: Session, account: Account, client: str) -> 
     return token
 
 
-def _alive(portal: Portal, row: PortalSession, now: datetime) -> bool:
+def _alive(portal: Portal, expires_at: str, last_seen_at: str, now: datetime) -> bool:
     idle = timedelta(minutes=portal.settings.idle_minutes)
-    return now < parse_utc(row.expires_at) and now < parse_utc(row.last_seen_at) + idle
+    return now < parse_utc(expires_at) and now < parse_utc(last_seen_at) + idle
+
+
+# The session and its account (outer join: a session whose account is gone is ended like an expired one).
+_SESSION_QUERY = RowReader(
+    select(PortalSession.expires_at, PortalSession.last_seen_at, PortalSession.csrf_token, Account.id,
+           Account.username, Account.role, Account.tenant_id, Account.disabled)
+    .outerjoin(Account, Account.id == PortalSession.account_id)
+    .where(PortalSession.id_hash == bindparam("digest")))
 
 
 def load_session(portal: Portal, token: str) -> SignedIn | None:
@@ -98,15 +107,14 @@ def load_session(portal: Portal, token: str) -> SignedIn | None:
         return None
     digest = token_hash(token)
     now = portal.now()
-    with portal.db() as s:  # a read: most requests write nothing here
-        row = s.get(PortalSession, digest)
-        if row is None:
-            return None
-        account = s.get(Account, row.account_id)
-        alive = account is not None and not account.disabled and _alive(portal, row, now)
-        touch = alive and now - parse_utc(row.last_seen_at) >= TOUCH_EVERY
-        signed_in = (SignedIn(account.id, account.username, account.role, account.tenant_id, row.csrf_token, digest)
-                     if alive and account is not None else None)
+    # One read rather than two ORM lookups: every request of a signed-in user pays it.
+    row = _SESSION_QUERY.first(portal.log.engine, digest=digest)
+    if row is None:
+        return None
+    expires_at, last_seen_at, csrf_token, account_id, username, role, tenant_id, disabled = row
+    alive = account_id is not None and not disabled and _alive(portal, expires_at, last_seen_at, now)
+    touch = alive and now - parse_utc(last_seen_at) >= TOUCH_EVERY
+    signed_in = SignedIn(account_id, username, role, tenant_id, csrf_token, digest) if alive else None
     if signed_in is None:
         with write_tx(portal) as s:
             s.execute(delete(PortalSession).where(PortalSession.id_hash == digest))
