@@ -4,6 +4,8 @@ address as the portal believes it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import threading
 from collections.abc import Callable, Iterator
@@ -15,6 +17,7 @@ from fastapi import Request
 from sqlalchemy import insert
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from attest.config import LoadedConfig, PortalConfig
 from attest.signing import ProviderSigner
@@ -75,37 +78,85 @@ class Portal:
         return peer
 
 
+Settle = Callable[[BaseException | None], None]  # told once its row's commit is done (or failed)
+
+
 class GroupCommit:
     """Group commit for small rows every request writes (audit entries): each caller queues its
     row and returns only once the row is committed, but rows queued while a commit is in progress
-    share the next one, so twenty concurrent downloads cost a few flushes, not twenty."""
+    share the next one, so twenty concurrent downloads cost a few flushes, not twenty.
+
+    One flusher at a time commits batches until the queue is empty: a thread caller that finds
+    none flushes itself; an async caller (`add_async`) starts one in the threadpool, or just
+    awaits when one is running, so under load a download costs no thread of its own."""
 
     def __init__(self) -> None:
-        self._queue: list[tuple[object, threading.Event, list[BaseException]]] = []
-        self._queue_lock = threading.Lock()
-        self._commit_lock = threading.Lock()
+        self._queue: list[tuple[object, Settle]] = []
+        self._lock = threading.Lock()
+        self._flushing = False
+        self._flushers: set[asyncio.Future[None]] = set()  # started by add_async, kept until done
+
+    def _enqueue(self, row: object, settle: Settle) -> bool:
+        """Queue *row*; True when the caller must become the flusher."""
+        with self._lock:
+            self._queue.append((row, settle))
+            if self._flushing:
+                return False
+            self._flushing = True
+            return True
+
+    def _flush(self, portal: Portal) -> None:
+        while True:
+            with self._lock:
+                batch, self._queue = self._queue, []
+                if not batch:
+                    self._flushing = False
+                    return
+            error: BaseException | None = None
+            try:
+                with portal.write() as s:
+                    _insert_all(s, [row for row, _ in batch])
+            except BaseException as exc:  # every caller of the batch gets it; the next batch is tried
+                error = exc
+            for _, settle in batch:
+                with contextlib.suppress(Exception):  # a closed event loop must not stop the flusher
+                    settle(error)
 
     def add(self, portal: Portal, row: object) -> None:
         done, failed = threading.Event(), list[BaseException]()
-        with self._queue_lock:
-            self._queue.append((row, done, failed))
-        with self._commit_lock:  # whoever gets it commits everything queued so far
-            if not done.is_set():
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                try:
-                    with portal.write() as s:
-                        _insert_all(s, [r for r, _, _ in batch])
-                except BaseException as exc:
-                    for _, event, errors in batch:
-                        errors.append(exc)
-                        event.set()
-                    raise
-                for _, event, _ in batch:
-                    event.set()
+
+        def settle(error: BaseException | None) -> None:
+            if error is not None:
+                failed.append(error)
+            done.set()
+
+        if self._enqueue(row, settle):
+            self._flush(portal)
         done.wait()
         if failed:
             raise failed[0]
+
+    async def add_async(self, portal: Portal, row: object) -> None:
+        loop = asyncio.get_running_loop()
+        committed: asyncio.Future[None] = loop.create_future()
+
+        def settle(error: BaseException | None) -> None:
+            loop.call_soon_threadsafe(_settle_future, committed, error)
+
+        if self._enqueue(row, settle):
+            flusher = asyncio.ensure_future(run_in_threadpool(self._flush, portal))
+            self._flushers.add(flusher)
+            flusher.add_done_callback(self._flushers.discard)
+        await committed
+
+
+def _settle_future(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():  # the awaiting request was cancelled (client gone): nothing to tell
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 def _insert_all(s: Session, rows: list[object]) -> None:

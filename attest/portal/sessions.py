@@ -100,29 +100,52 @@ _SESSION_QUERY = RowReader(
     .where(PortalSession.id_hash == bindparam("digest")))
 
 
-def load_session(portal: Portal, token: str) -> SignedIn | None:
-    """The signed-in account for a cookie *token*, or None; an ended session is deleted, a live one
-    is marked as used now (the idle timeout counts from here)."""
+@dataclass(frozen=True)
+class SessionRead:
+    """What one read of a session found: the account (None when there is no live session) and the
+    write it calls for, if any: "end" (delete an ended session) or "touch" (note its use)."""
+
+    signed_in: SignedIn | None
+    write: str = ""
+    digest: bytes = b""
+
+
+def read_session(portal: Portal, token: str) -> SessionRead:
+    """One read of the session behind a cookie *token*, writing nothing (an async caller reads
+    on the event loop and hands only the rare write to a thread)."""
     if not token or len(token) > 128:
-        return None
+        return SessionRead(None)
     digest = token_hash(token)
     now = portal.now()
     # One read rather than two ORM lookups: every request of a signed-in user pays it.
     row = _SESSION_QUERY.first(portal.log.engine, digest=digest)
     if row is None:
-        return None
+        return SessionRead(None)
     expires_at, last_seen_at, csrf_token, account_id, username, role, tenant_id, disabled = row
-    alive = account_id is not None and not disabled and _alive(portal, expires_at, last_seen_at, now)
-    touch = alive and now - parse_utc(last_seen_at) >= TOUCH_EVERY
-    signed_in = SignedIn(account_id, username, role, tenant_id, csrf_token, digest) if alive else None
-    if signed_in is None:
+    if account_id is None or disabled or not _alive(portal, expires_at, last_seen_at, now):
+        return SessionRead(None, "end", digest)
+    signed_in = SignedIn(account_id, username, role, tenant_id, csrf_token, digest)
+    # The idle timeout counts in minutes: noting use once a minute is exact enough.
+    return SessionRead(signed_in, "touch" if now - parse_utc(last_seen_at) >= TOUCH_EVERY else "", digest)
+
+
+def write_session(portal: Portal, read: SessionRead) -> None:
+    """The write *read* calls for: an ended session is deleted, a live one marked as used now."""
+    if read.write == "end":
         with write_tx(portal) as s:
-            s.execute(delete(PortalSession).where(PortalSession.id_hash == digest))
-        return None
-    if touch:  # the idle timeout counts in minutes: noting use once a minute is exact enough
+            s.execute(delete(PortalSession).where(PortalSession.id_hash == read.digest))
+    elif read.write == "touch":
         with write_tx(portal) as s:
-            s.execute(update(PortalSession).where(PortalSession.id_hash == digest).values(last_seen_at=utc_iso(now)))
-    return signed_in
+            s.execute(update(PortalSession).where(PortalSession.id_hash == read.digest)
+                      .values(last_seen_at=utc_iso(portal.now())))
+
+
+def load_session(portal: Portal, token: str) -> SignedIn | None:
+    """The signed-in account for a cookie *token*, or None; an ended session is deleted, a live one
+    is marked as used now (the idle timeout counts from here)."""
+    read = read_session(portal, token)
+    write_session(portal, read)
+    return read.signed_in
 
 
 def end_session(portal: Portal, token: str | None) -> None:

@@ -4,21 +4,25 @@ answer exactly what the ORM would."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from attest.canonical import utc_iso
 from attest.config import PortalConfig
 from attest.portal import library, sessions
-from attest.portal.context import Portal
+from attest.portal.context import GroupCommit, Portal
 from attest.portal.hotpath import RowReader
-from attest.portal.models import Account, PortalSession
+from attest.portal.models import Account, AuditEntry, PortalSession
 from attest.signing import ProviderSigner
 from evidence.log import EvidenceLog, NewRecord
 from evidence.models import Record
@@ -64,7 +68,7 @@ def test_unknown_disabled_and_expired_sessions_open_nothing(portal: Portal) -> N
     assert sessions.load_session(portal, sessions.new_token()) is None
     token = _account(portal, "ada")
     with Session(portal.log.writer) as s, s.begin():
-        s.execute(Account.__table__.update().where(Account.username == "ada").values(disabled=True))
+        s.execute(update(Account).where(Account.username == "ada").values(disabled=True))
     assert sessions.load_session(portal, token) is None
     with Session(portal.log.engine) as s:  # an ended session is removed, not kept for later
         assert s.get(PortalSession, sessions.token_hash(token)) is None
@@ -114,3 +118,39 @@ def test_row_reader_binds_the_statement_s_own_values(portal: Portal, signer: Pro
                        .order_by(Record.idx.desc()).limit(1))
     assert reader.first(portal.log.engine, kind="test.thing") == (2, "thing/2")
     assert reader.first(portal.log.engine, kind="no.such.kind") is None
+
+
+def _entry(n: int, action: str | None = "download") -> AuditEntry:
+    return AuditEntry(at=utc_iso(NOW), action=action, outcome="ok", account=f"user{n}", link=None, tenant_id="acme",
+                      client="192.0.2.7", detail=json.dumps({"n": n}))
+
+
+def _staged(portal: Portal) -> list[str]:
+    with Session(portal.log.engine) as s:
+        return sorted(str(a) for a in s.scalars(select(AuditEntry.account)))
+
+
+def test_group_commit_from_threads_and_the_event_loop(portal: Portal) -> None:
+    """Rows added concurrently from threads and from coroutines are all committed, each caller
+    returning only once its row is; a failed batch fails every caller in it, and the next
+    batch is committed."""
+    batch = GroupCommit()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: batch.add(portal, _entry(n)), range(40)))
+
+    async def from_the_loop() -> None:
+        await asyncio.gather(*(batch.add_async(portal, _entry(n)) for n in range(40, 80)))
+
+    asyncio.run(from_the_loop())
+    assert _staged(portal) == sorted(f"user{n}" for n in range(80))
+
+    with pytest.raises(IntegrityError):  # NOT NULL action: the database refuses the batch
+        batch.add(portal, _entry(80, action=None))
+
+    async def failing() -> None:
+        await batch.add_async(portal, _entry(81, action=None))
+
+    with pytest.raises(IntegrityError):
+        asyncio.run(failing())
+    batch.add(portal, _entry(82))  # the flusher is not stuck after a failure
+    assert "user82" in _staged(portal) and len(_staged(portal)) == 81
