@@ -7,9 +7,10 @@ also appended to `checkpoints.jsonl` in the evidence folder, a witness outside t
 
 Nothing is signed blindly: before a checkpoint is signed, the records it re-signs must still
 give the previous checkpoint's root, and every record after it must belong to the run being
-closed. A record is checked against its leaf hash whenever it is read. A run that died before
-its checkpoint is closed as `aborted` by the next run: its records stay in the log, signed, but
-no check ever relies on them.
+closed. A record is checked against its leaf hash whenever it is read; one whose payload
+retention removed (evidence/retention.py) keeps its leaf and is skipped or flagged, never read as
+an empty record. A run that died before its checkpoint is closed as `aborted` by the next run:
+its records stay in the log, signed, but no check ever relies on them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -45,11 +46,19 @@ from evidence.db import make_engine, migrate, writer
 from evidence.models import Artifact, Checkpoint, Document, LogMeta, Record, Run
 from evidence.scrub import KnownSecrets, might_hold_secret, scrub, scrub_bytes
 
+if TYPE_CHECKING:
+    from evidence.retention import Expiry
+
 RECORD_VERSION = 1
 CHECKPOINT_VERSION = 1
 RUN_KIND = "attest.run"
 DOCUMENT_KIND = "attest.document"
 REVOCATION_KIND = "attest.revocation"  # `attest revoke`: attest/status.py
+REDACTION_KIND = "attest.redaction"  # retention removed payloads: evidence/retention.py
+# The only kinds whose payload retention may remove (personal data with a retention period).
+# Documents, revocations, run closings and redaction statements are what the log exists to keep:
+# evidence/retention.py refuses them even if they were added here.
+REDACTABLE_KINDS = frozenset({"portal.audit"})
 # A run whose owner cannot be checked (another host) is presumed dead after this long.
 STALE_RUN = timedelta(hours=6)
 # RFC 8785 numbers are IEEE doubles: larger integers (byte counters) would lose digits.
@@ -65,6 +74,10 @@ class LogIntegrityError(CheckFailed):
 
 class RunInProgress(CheckFailed):
     """Another run is writing to the log."""
+
+
+class RedactedPayload(LookupError):
+    """The record's payload was removed under retention: only its leaf hash is left."""
 
 
 class CheckpointSigner(Protocol):
@@ -99,6 +112,9 @@ class StoredRecord:
     kind: str
     subject: str
     collected_at: datetime
+    # Retention removed the payload (`records(include_redacted=True)` only): `body` is empty, and
+    # `data` / `payload` raise RedactedPayload rather than pass for a record that said nothing.
+    redacted: bool = False
 
     @property
     def leaf_hex(self) -> str:
@@ -106,6 +122,9 @@ class StoredRecord:
 
     @property
     def data(self) -> dict[str, Any]:
+        if self.redacted:
+            raise RedactedPayload(f"record #{self.idx} ({self.kind} {self.subject}): its payload was removed under "
+                                  "retention")
         parsed: dict[str, Any] = json.loads(self.body)
         return parsed
 
@@ -170,6 +189,7 @@ class VerifyOutcome:
     checkpoints: int
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # facts worth knowing that are not tampering
+    redacted: int = 0  # records whose payload retention removed (their leaves still verified)
 
     @property
     def ok(self) -> bool:
@@ -719,11 +739,16 @@ class EvidenceLog:
 
     def records(self, *, kind: str | None = None, source: str | None = None, run_id: int | None = None,
                 subject: str | None = None, up_to: int | None = None,
-                leaves: Sequence[str] | None = None) -> Iterator[StoredRecord]:
+                leaves: Sequence[str] | None = None, include_redacted: bool = False) -> Iterator[StoredRecord]:
         """Records in log order; each is checked against its leaf hash as it is read, so a check
-        can never judge on bytes that were edited in the database."""
+        can never judge on bytes that were edited in the database.
+
+        A record whose payload retention removed is skipped, or, with *include_redacted*, given
+        with `redacted=True` and an empty body. Only a redactable kind can be redacted here: an
+        emptied document or revocation is an altered record (LogIntegrityError), never skipped.
+        Whether a signed redaction names the record is `attest evidence verify`'s to check."""
         q = select(Record.idx, Record.leaf_hash, Record.body, Record.run_id, Record.source, Record.kind,
-                   Record.subject, Record.collected_at).order_by(Record.idx)
+                   Record.subject, Record.collected_at, Record.redacted_at).order_by(Record.idx)
         if kind is not None:
             q = q.where(Record.kind == kind)
         if source is not None:
@@ -742,7 +767,12 @@ class EvidenceLog:
                 rows = s.execute(q).all()
             except SQLAlchemyError as exc:  # e.g. a BLOB rewritten as text that is not UTF-8
                 raise LogIntegrityError("the log holds unreadable rows: run `attest evidence verify`") from exc
-        for idx, leaf, body, run, src, kind_, subj, collected in rows:
+        for idx, leaf, body, run, src, kind_, subj, collected, redacted_at in rows:
+            if redacted_at is not None and body == b"" and kind_ in REDACTABLE_KINDS:
+                if include_redacted:
+                    yield StoredRecord(idx=idx, leaf_hash=leaf, body=b"", run_id=run, source=src, kind=kind_,
+                                       subject=subj, collected_at=_parse_time(collected), redacted=True)
+                continue
             if not _leaf_ok(body, leaf):
                 raise LogIntegrityError(f"record #{idx} ({kind_} {subj}) does not match its leaf "
                                         "hash: run `attest evidence verify`")
@@ -786,6 +816,17 @@ class EvidenceLog:
                          leaves: Sequence[bytes] | None = None) -> dict[int, list[bytes]]:
         leaves = leaves if leaves is not None else self.leaf_hashes(tree_size)
         return {i: merkle.inclusion_proof(leaves, i) for i in indices}
+
+    # --- retention ---------------------------------------------------------------------------
+
+    def expire_payloads(self, kind: str, older_than: datetime, signer: CheckpointSigner, *, reason: str,
+                        dry_run: bool = False) -> Expiry:
+        """Remove the payloads of *kind*'s records collected before *older_than* and covered by a
+        signed checkpoint, keeping their leaves, after a signed `attest.redaction` record names
+        them (evidence/retention.py). Only REDACTABLE_KINDS; RedactionRefused otherwise."""
+        from evidence.retention import expire_payloads
+
+        return expire_payloads(self, kind, older_than, signer, reason=reason, dry_run=dry_run)
 
     # --- verification ----------------------------------------------------------------------
 

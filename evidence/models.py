@@ -40,7 +40,8 @@ class Run(Base):
 
 class Record(Base):
     """A leaf of the Merkle log. `idx` is its position in the tree; the other columns repeat
-    fields of `body` for querying, and `attest evidence verify` checks they still agree."""
+    fields of `body` for querying, and `attest evidence verify` checks they still agree (except
+    for a redacted record, whose body is gone)."""
 
     __tablename__ = "records"
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -51,6 +52,10 @@ class Record(Base):
     kind: Mapped[str] = mapped_column(String(64), index=True)
     subject: Mapped[str] = mapped_column(String(255), index=True)
     collected_at: Mapped[str] = mapped_column(String(20))
+    # Set when retention removed the payload (evidence/retention.py): `body` is then empty and
+    # only the leaf hash is left. Not trusted on its own: `evidence verify` requires a signed
+    # `attest.redaction` record naming the row.
+    redacted_at: Mapped[str | None] = mapped_column(String(20), nullable=True)
 
 
 class Checkpoint(Base):

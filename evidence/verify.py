@@ -91,6 +91,12 @@ class _Row:
     kind: str
     subject: str
     collected_at: str
+    redacted_at: str | None  # set by retention (evidence/retention.py)
+
+    @property
+    def redacted(self) -> bool:
+        """Its payload was removed under retention: the body is empty, only the leaf hash is left."""
+        return self.redacted_at is not None and not self.body
 
 
 def _blob(column: Any) -> Any:
@@ -100,7 +106,7 @@ def _blob(column: Any) -> Any:
 def _read_rows(s: Session) -> list[_Row]:
     kind_of_body = func.typeof(Record.body) if s.get_bind().dialect.name == "sqlite" else literal("blob")
     q = select(Record.idx, _blob(Record.leaf_hash), _blob(Record.body), kind_of_body, Record.run_id, Record.source,
-               Record.kind, Record.subject, Record.collected_at).order_by(Record.idx)
+               Record.kind, Record.subject, Record.collected_at, Record.redacted_at).order_by(Record.idx)
     return [_Row(int(r[0]), bytes(r[1] or b""), bytes(r[2] or b""), r[3] == "text", *r[4:]) for r in s.execute(q)]
 
 
@@ -148,12 +154,20 @@ def verify_log(log: EvidenceLog, anchors: Sequence[x509.Certificate]) -> VerifyO
     if meta is not None and meta.size != len(rows):
         problems.append(Problem(f"the log's head says {meta.size} records, {len(rows)} are present"))
 
-    # 2. Each record against its leaf hash and its index columns; cited artifacts must exist.
+    # 2. Each record against its leaf hash and its index columns; cited artifacts must exist. A
+    # redacted record has no body left to hash: its stored leaf goes into the roots as it is, so a
+    # changed leaf still breaks them (step 3), and step 4 requires a signed statement naming it.
     leaves: dict[int, bytes] = {}
     for r in rows:
+        if r.redacted:
+            leaves[r.idx] = r.leaf_hash
+            continue
         problem = _check_record(r, artifact_ids)
         if problem:
             problems.append(Problem(problem, r.idx))
+        elif r.redacted_at is not None:
+            problems.append(Problem(f"record #{r.idx} is marked as redacted but still holds its payload: its "
+                                    "redaction mark was altered", r.idx))
         leaves[r.idx] = merkle.leaf_hash(r.body)
 
     # 3. Checkpoints: numbering, witness file, signature, chain, content, roots, consistency.
@@ -186,12 +200,17 @@ def verify_log(log: EvidenceLog, anchors: Sequence[x509.Certificate]) -> VerifyO
                                     f"{previous.id} ({previous.tree_size}): the log was rewound"))
         previous = cp
 
-    # 4. Records nobody signed: after the last checkpoint. Those of a run whose process is alive
+    # 4. Redacted records: each must be named by a signed redaction of its kind.
+    signed_size = cps[-1].tree_size if cps else 0
+    found, redaction_notes = _check_redactions(rows, signed_size)
+    problems += found
+    notes += redaction_notes
+
+    # 5. Records nobody signed: after the last checkpoint. Those of a run whose process is alive
     # are work in progress; any other is an unsigned insertion (or the tail of a crashed run,
     # which the next run closes as aborted).
     from evidence.log import RUN_KIND, _owner_alive
 
-    signed_size = cps[-1].tree_size if cps else 0
     live_runs = {r.id for r in runs if r.status == "running" and _owner_alive(r.owner, r.started_at)}
     tail = [r for r in rows if r.idx >= signed_size]
     unsigned = [r.idx for r in tail if r.run_id not in live_runs]
@@ -218,7 +237,7 @@ def verify_log(log: EvidenceLog, anchors: Sequence[x509.Certificate]) -> VerifyO
         notes.append(f"run(s) {', '.join(map(str, aborted))} were interrupted and closed as aborted: their records "
                      "are signed but no check relies on them")
 
-    # 5. Artifacts still match their digests.
+    # 6. Artifacts still match their digests.
     for sha in sorted(artifact_ids):
         try:
             log.blobs.get(sha)
@@ -227,7 +246,74 @@ def verify_log(log: EvidenceLog, anchors: Sequence[x509.Certificate]) -> VerifyO
         except ValueError:
             problems.append(Problem(f"artifact {sha[:16]}… was altered: its bytes no longer match its digest"))
 
-    return VerifyOutcome(tree_size=len(rows), checkpoints=len(cps), problems=problems, notes=notes)
+    return VerifyOutcome(tree_size=len(rows), checkpoints=len(cps), problems=problems, notes=notes,
+                         redacted=sum(1 for r in rows if r.redacted))
+
+
+def _signed_payload(r: _Row) -> dict[str, Any] | None:
+    """The payload of an intact record (its body gives its leaf), else None (reported in step 2)."""
+    if r.redacted or merkle.leaf_hash(r.body) != r.leaf_hash:
+        return None
+    try:
+        payload = json.loads(r.body).get("payload")
+    except (ValueError, AttributeError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _check_redactions(rows: list[_Row], signed_size: int) -> tuple[list[Problem], list[str]]:
+    """A redacted record must be of a redactable kind and named by a signed `attest.redaction`
+    record of that kind, from a run closed "ok" (the only order evidence/retention.py empties a
+    body in); anything else is a payload deleted from the log."""
+    from evidence.log import REDACTABLE_KINDS, REDACTION_KIND, RUN_KIND, Problem
+    from evidence.retention import NEVER_REDACTED, Coverage, statement_problem
+
+    problems: list[Problem] = []
+    statuses: dict[int, str] = {}
+    statements: list[tuple[_Row, dict[str, Any]]] = []
+    for r in rows:
+        if r.idx >= signed_size or r.kind not in (RUN_KIND, REDACTION_KIND):
+            continue
+        payload = _signed_payload(r)
+        if payload is None:
+            continue
+        if r.kind == RUN_KIND:
+            statuses[r.run_id] = str(payload.get("status"))
+            continue
+        problem = statement_problem(payload)
+        if problem:
+            problems.append(Problem(f"redaction record #{r.idx} is not valid: {problem}", r.idx))
+        else:
+            statements.append((r, payload))
+    coverage = Coverage(p for r, p in statements if statuses.get(r.run_id) == "ok")
+    redacted: dict[str, int] = {}
+    pending = 0
+    for r in rows:
+        named = coverage.kind_of(r.idx)
+        if not r.redacted:
+            if named is not None and named == r.kind:
+                pending += 1
+            continue
+        redacted[r.kind] = redacted.get(r.kind, 0) + 1
+        label = f"record #{r.idx} ({r.kind} {r.subject})"
+        if r.kind in NEVER_REDACTED or r.kind not in REDACTABLE_KINDS:
+            problems.append(Problem(f"{label}: its content was removed, and records of this kind are never "
+                                    "redacted: deleted from the log", r.idx))
+        elif named is None:
+            problems.append(Problem(f"{label}: its content was removed but no signed redaction record names it: "
+                                    "deleted from the log, not redacted under retention", r.idx))
+        elif named != r.kind:
+            problems.append(Problem(f"{label}: the signed redaction record naming it redacted {named} records: its "
+                                    "kind column was changed", r.idx))
+    notes: list[str] = []
+    if redacted:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(redacted.items()))
+        notes.append(f"{sum(redacted.values())} record(s) had their payload redacted under retention ({kinds}): "
+                     "their leaves still verify and prove they existed; their content can no longer be checked")
+    if pending:
+        notes.append(f"{pending} record(s) named by a signed redaction still hold their payload (the redaction was "
+                     "interrupted; the next retention run removes it)")
+    return problems, notes
 
 
 def _check_record(r: _Row, artifact_ids: set[str]) -> str | None:

@@ -2,10 +2,14 @@
 
 `record` stages an entry (a `portal_audit` row, in the request's own time); `seal_pending` seals
 staged entries into the evidence log as `portal.audit` records, Merkle-hashed and covered by a
-signed checkpoint; `prune` deletes sealed staging rows past `portal.audit_retention_days`.
+signed checkpoint; `prune` applies `portal.audit_retention_days`.
 
-Retention applies to the staging table only. The evidence log is append-only and keeps every
-sealed entry (leaf and payload): redacting audit payloads from the log is not done here.
+Retention applies to both places an entry lives. `prune` deletes sealed staging rows past it,
+and removes the payloads (usernames, client addresses: personal data) of sealed `portal.audit`
+records past it from the evidence log, keeping their leaves (evidence/retention.py): the log's
+roots, checkpoints and proofs still verify, and a signed `attest.redaction` record says what was
+removed and why. After each sealing the log part runs at most once an hour (it begins a run of
+the log); `attest audit prune` runs it on demand.
 
 Sealing twice is impossible by construction, not by luck. The log appends in its own
 transaction, so a row cannot be marked in the same one; instead each record's payload carries
@@ -24,8 +28,10 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, Request
 from sqlalchemy import delete, func, select, update
@@ -35,7 +41,7 @@ from attest.canonical import parse_utc, utc_iso
 from attest.portal.context import Portal
 from attest.portal.models import AuditEntry
 from evidence import merkle
-from evidence.log import NewRecord, RunInProgress
+from evidence.log import EvidenceLog, NewRecord, RunInProgress
 from evidence.models import Record
 
 router = APIRouter()
@@ -45,6 +51,10 @@ SOURCE = "portal"
 KIND = "portal.audit"
 RUN_PURPOSE = "portal-audit"
 BATCH = 2000  # rows sealed per call: one run stays short, so it holds the log's head only briefly
+# How often sealing also removes expired payloads from the log: retention counts in days, and
+# finding what is due reads the audit records' index, too much to do every few seconds.
+EXPIRE_EVERY = timedelta(hours=1)
+_last_expiry: WeakKeyDictionary[EvidenceLog, datetime] = WeakKeyDictionary()
 
 # The sealer runs in a threadpool thread, `attest serve` shuts down with one more call, and the CLI
 # may call too: one at a time per process (across processes, the log's single open run serialises).
@@ -163,17 +173,51 @@ def _reconcile(portal: Portal) -> int:
     return marked
 
 
-def prune(portal: Portal) -> int:
-    """Delete sealed staging rows older than `portal.audit_retention_days`; returns how many. Rows
-    not yet sealed are never deleted, nor the newest sealed one (it tells reconciliation where to
-    start reading). The evidence log keeps every sealed entry: it is append-only."""
-    cutoff = utc_iso(portal.now() - timedelta(days=portal.settings.audit_retention_days))
+@dataclass(frozen=True)
+class Pruned:
+    """What `prune` deleted, or on a dry run would delete."""
+
+    staging: int  # sealed staging rows
+    payloads: int  # payloads of sealed `portal.audit` records in the evidence log
+    cutoff: datetime  # entries before this are past retention
+
+
+def prune(portal: Portal, *, dry_run: bool = False, force: bool = False) -> Pruned:
+    """Apply `portal.audit_retention_days`: delete sealed staging rows older than it, and remove
+    the payloads of older `portal.audit` records from the evidence log, keeping their leaves.
+    Rows not yet sealed are never deleted, nor the newest sealed one (it tells reconciliation
+    where to start reading). The log part runs at most every EXPIRE_EVERY unless *force*, and is
+    skipped (0) while another run holds the log. *dry_run*: count, change nothing."""
+    days = portal.settings.audit_retention_days
+    now = portal.now()
+    cutoff = now - timedelta(days=days)
+    staging = _prune_staging(portal, utc_iso(cutoff), dry_run)
+    payloads = 0
+    last = _last_expiry.get(portal.log)
+    if force or dry_run or last is None or not last <= now < last + EXPIRE_EVERY:
+        try:
+            expiry = portal.log.expire_payloads(KIND, cutoff, portal.signer, dry_run=dry_run,
+                                                reason=f"portal.audit_retention_days = {days}")
+        except RunInProgress:
+            return Pruned(staging, 0, cutoff)  # the next call tries again
+        payloads = expiry.due if dry_run else expiry.redacted + expiry.resumed
+        if not dry_run:
+            _last_expiry[portal.log] = now
+            if payloads:
+                logger.info("audit trail: removed the payloads of %d sealed entr(ies) older than %d days from the "
+                            "evidence log (leaves kept)", payloads, days)
+    return Pruned(staging, payloads, cutoff)
+
+
+def _prune_staging(portal: Portal, cutoff: str, dry_run: bool) -> int:
     with writing(portal) as s:
         newest = s.execute(select(func.max(AuditEntry.sealed_idx))).scalar_one_or_none()
         if newest is None:
             return 0
-        result = s.execute(delete(AuditEntry).where(AuditEntry.sealed_idx.is_not(None), AuditEntry.sealed_idx < newest,
-                                                    AuditEntry.at < cutoff))
+        expired = (AuditEntry.sealed_idx.is_not(None), AuditEntry.sealed_idx < newest, AuditEntry.at < cutoff)
+        if dry_run:
+            return int(s.execute(select(func.count()).select_from(AuditEntry).where(*expired)).scalar_one())
+        result = s.execute(delete(AuditEntry).where(*expired))
         return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -140,7 +140,8 @@ def test_evidence_verify_names_a_deleted_record(ws_copy: Path) -> None:
 
 
 def test_evidence_verify_names_an_appended_record(ws_copy: Path) -> None:
-    _sql(ws_copy, "INSERT INTO records SELECT idx + 1000, randomblob(32), body, run_id, source, kind, subject, "
+    _sql(ws_copy, "INSERT INTO records (idx, leaf_hash, body, run_id, source, kind, subject, collected_at) "
+                  "SELECT idx + 1000, randomblob(32), body, run_id, source, kind, subject, "
                   "collected_at FROM records WHERE idx = (SELECT max(idx) FROM records)")
     proc = _evidence_verify(ws_copy)
     assert proc.returncode == 1, proc.stdout

@@ -1,7 +1,8 @@
 """The portal audit trail: staged entries are sealed into the evidence log as `portal.audit`
 records under a signed checkpoint, never twice (even after a sealer died between appending and
-marking), exported per tenant with proofs that verify offline, and pruned from the staging table
-(not from the log) after the retention period."""
+marking), exported per tenant with proofs that verify offline, and pruned after the retention
+period: staging rows deleted, payloads in the log redacted with their leaves kept
+(tests/portal/test_audit_retention.py covers the log side)."""
 
 from __future__ import annotations
 
@@ -183,20 +184,21 @@ def test_cli_export_writes_a_verifiable_file(portal: Portal, portal_workspace: t
     assert unknown.returncode == 2 and not (tmp_path / "x.jsonl").exists()
 
 
-def test_retention_prunes_sealed_staging_rows_but_not_the_log(portal: Portal, clock: Clock) -> None:
+def test_retention_prunes_sealed_staging_rows_and_keeps_the_logs_leaves(portal: Portal, clock: Clock) -> None:
     audit.record(portal, None, "login", "ok", account="old", tenant="acme")
     audit.seal_pending(portal)
-    before = _rows(portal)
     in_log = len(_audit_records(portal))
     clock.now = T0 + timedelta(days=portal.settings.audit_retention_days + 10)
     audit.record(portal, None, "login", "ok", account="new", tenant="acme")
     assert audit.seal_pending(portal) == 1  # and prunes after sealing
     assert [r.account for r in _rows(portal)] == ["new"]  # every sealed row past retention went
-    assert len(_audit_records(portal)) == in_log + 1  # the log keeps them all
-    assert {r.id for r in before} <= {p["entry"] for _, p in _audit_records(portal)}
+    # The log keeps every leaf; the payloads past retention were removed from it.
+    kept = list(portal.log.records(kind=audit.KIND, include_redacted=True))
+    assert len(kept) == in_log + 1 and sum(r.redacted for r in kept) == in_log
+    assert [p["account"] for _, p in _audit_records(portal)] == ["new"]
 
     audit.record(portal, None, "login", "ok", account="unsealed", tenant="acme")
     with portal.db() as s:  # however old a staged row looks, it stays until it is sealed
         s.execute(update(AuditEntry).where(AuditEntry.account == "unsealed").values(at="2020-01-01T00:00:00Z"))
-    assert audit.prune(portal) == 0
+    assert audit.prune(portal).staging == 0
     assert [r.account for r in _rows(portal)] == ["new", "unsealed"]
