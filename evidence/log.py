@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Engine, Insert, Table, insert, select, update
+from sqlalchemy import Engine, Insert, Table, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -354,6 +354,12 @@ class EvidenceLog:
         self._pending_artifacts: dict[str, dict[str, Any]] = {}
         self._stored_artifacts: set[str] = set()  # blob written, row pending or committed
         self._raw_to_sha: dict[bytes, str] = {}  # sha256(raw answer) -> sha256(as stored)
+        # The leaves this process has checked against a signed root, or signed itself, summed up as
+        # a Merkle frontier. With `recheck_signed_leaves` off (a long-lived process: the portal),
+        # the next run's check before signing reads only the leaves after them.
+        self.recheck_signed_leaves = True
+        self._checked = merkle.Frontier()
+        self._checked_lock = threading.Lock()
 
     @classmethod
     def open(cls, database_url: str, evidence_dir: Path, *, repair: bool = True) -> EvidenceLog:
@@ -466,14 +472,14 @@ class EvidenceLog:
             if already:
                 raise LogIntegrityError(f"run {run_id} is marked as running but a signed record already closed it: "
                                         "its status was altered; run `attest evidence verify`")
-            leaves = self._check_before_signing(s, meta, run_id, signer)
+            frontier = self._check_before_signing(s, meta, run_id, signer)
             finished = _now()
             closing = NewRecord(source="attest", kind=RUN_KIND, subject=f"run/{run_id}", payload={
                 "run": run_id, "purpose": run.purpose, "status": status, "started_at": run.started_at,
                 "finished_at": finished, **summary}, collected_at=parse_utc(finished))
             self._flush_artifacts(s, taken)
-            leaves += [r.leaf_hash for r in self._insert_rows(s, meta, run_id, self._prepare(run_id, [closing]))]
-            root = merkle.root(leaves)
+            frontier.extend(r.leaf_hash for r in self._insert_rows(s, meta, run_id, self._prepare(run_id, [closing])))
+            root = frontier.root()
             body = canonical_json({"v": CHECKPOINT_VERSION, "log_id": meta.log_id, "tree_size": meta.size,
                                    "root_hash": root.hex(), "signed_at": finished, "run": run_id})
             signature = signer.sign_bytes(body)
@@ -485,6 +491,9 @@ class EvidenceLog:
             s.execute(update(Run).where(Run.id == run_id).values(status=status, finished_at=finished))
             s.flush()
             result = _checkpoint(cp, meta.log_id)
+        with self._checked_lock:  # committed: these leaves are signed (never shrink what is known)
+            if frontier.size > self._checked.size:
+                self._checked = frontier
         self._witness(result)
         return result
 
@@ -495,10 +504,17 @@ class EvidenceLog:
         return meta
 
     def _check_before_signing(self, s: Session, meta: LogMeta, run_id: int,
-                              signer: CheckpointSigner) -> list[bytes]:
+                              signer: CheckpointSigner) -> merkle.Frontier:
         """Refuse to sign over a log that no longer matches its last signed checkpoint (as signed,
         and as the witness file holds it), or whose unsigned tail holds records of another run.
-        Returns the log's leaf hashes in order, which the new checkpoint's root is computed over."""
+        Returns the frontier of the log's leaves, which the new checkpoint's root is computed over.
+
+        Every leaf hash is read, unless `recheck_signed_leaves` is off: then a run starts from the
+        frontier of the leaves this process already checked (or signed) and reads only the leaves
+        after it, so a long-lived process (the portal seals its audit trail every half minute) does
+        not pay a pass over the whole log per run. The price: an older leaf rewritten in the
+        database after this process checked it is caught by another process's next run or by
+        `attest evidence verify`, not by this process's. Deleted rows are still caught (the count)."""
         from evidence.verify import signature_valid, witness_entries
 
         last = s.execute(select(Checkpoint).order_by(Checkpoint.id.desc()).limit(1)).scalar_one_or_none()
@@ -524,13 +540,21 @@ class EvidenceLog:
             if witnessed.get(cp.id) != (cp.body, cp.signature):
                 raise LogIntegrityError(f"checkpoint {cp.id} differs from (or is missing in) the witness file: "
                                         "run `attest evidence verify`")
+        with self._checked_lock:
+            known = merkle.Frontier() if self.recheck_signed_leaves else self._checked
+        # A frontier larger than the signed log means the database went back: check it all again.
+        frontier = known.copy() if known.size <= signed_size else merkle.Frontier()
+        start = frontier.size
         # Positions and leaf hashes only (32 bytes a record): bodies are read for the unsigned tail.
-        heads = s.execute(select(Record.idx, Record.leaf_hash).order_by(Record.idx)).all()
-        if [h.idx for h in heads] != list(range(len(heads))) or len(heads) != meta.size or len(heads) < signed_size:
+        heads = s.execute(select(Record.idx, Record.leaf_hash).where(Record.idx >= start).order_by(Record.idx)).all()
+        before = (s.execute(select(func.count()).select_from(Record).where(Record.idx < start)).scalar_one()
+                  if start else 0)
+        if ([h.idx for h in heads] != list(range(start, start + len(heads))) or before != start
+                or start + len(heads) != meta.size or meta.size < signed_size):
             raise LogIntegrityError("the log's records are not contiguous (deleted or inserted records): "
                                     "run `attest evidence verify`")
-        leaves = [h.leaf_hash for h in heads]
-        if merkle.root(leaves[:signed_size]) != signed_root:
+        frontier.extend(h.leaf_hash for h in heads[:signed_size - start])
+        if frontier.root() != signed_root:
             raise LogIntegrityError(f"the log no longer matches signed checkpoint {last.id if last else 0}: "
                                     "run `attest evidence verify`")
         # The unsigned tail: every record must be this run's and match its leaf hash. Its bodies
@@ -544,7 +568,8 @@ class EvidenceLog:
                                         "refusing to sign it; run `attest evidence verify`")
             if not _leaf_ok(body, leaf):
                 raise LogIntegrityError(f"record #{idx} does not match its leaf hash: refusing to sign it")
-        return leaves
+        frontier.extend(h.leaf_hash for h in heads[signed_size - start:])
+        return frontier
 
     # --- writing -------------------------------------------------------------------------
 

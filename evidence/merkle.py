@@ -7,7 +7,7 @@ libraries on PyPI want to own the storage. Tested against the RFC 6962 reference
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -40,6 +40,44 @@ def root(leaves: Sequence[bytes]) -> bytes:
             nxt.append(level[-1])
         level = nxt
     return level[0]
+
+
+class Frontier:
+    """The right edge of a growing tree: the roots of its perfect subtrees, left to right (at most
+    log2(n) of them). Appending a leaf merges equal-sized subtrees like a binary counter, and the
+    root is the subtrees joined right to left (RFC 6962 splits at the largest power of two), so a
+    root after appending k leaves costs O(k + log n), not a pass over all n."""
+
+    __slots__ = ("_nodes", "size")
+
+    def __init__(self) -> None:
+        self._nodes: list[tuple[int, bytes]] = []  # (leaf count, subtree root)
+        self.size = 0
+
+    def copy(self) -> Frontier:
+        other = Frontier()
+        other._nodes, other.size = list(self._nodes), self.size
+        return other
+
+    def push(self, leaf: bytes) -> None:
+        self._nodes.append((1, leaf))
+        self.size += 1
+        nodes = self._nodes
+        while len(nodes) >= 2 and nodes[-1][0] == nodes[-2][0]:
+            (count, right), (_, left) = nodes.pop(), nodes.pop()
+            nodes.append((2 * count, node_hash(left, right)))
+
+    def extend(self, leaves: Iterable[bytes]) -> None:
+        for leaf in leaves:
+            self.push(leaf)
+
+    def root(self) -> bytes:
+        if not self._nodes:
+            return EMPTY_ROOT
+        top = self._nodes[-1][1]
+        for _, left in reversed(self._nodes[:-1]):
+            top = node_hash(left, top)
+        return top
 
 
 def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:

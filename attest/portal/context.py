@@ -39,6 +39,11 @@ class Portal:
     write_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     audit_batch: GroupCommit = field(default_factory=lambda: GroupCommit(), repr=False)
 
+    def __post_init__(self) -> None:
+        # A long-lived process that closes a run every half minute (sealing the audit trail): its
+        # runs check only the leaves appended since its last one (see EvidenceLog._check_before_signing).
+        self.log.recheck_signed_leaves = False
+
     @property
     def settings(self) -> PortalConfig:
         return self.loaded.model.portal

@@ -149,7 +149,7 @@ class _Read:
     """Everything read from the log so far, kept to extend when a new checkpoint appears."""
 
     checkpoint: SignedCheckpoint | None = None
-    frontier: list[tuple[int, bytes]] = field(default_factory=list)  # perfect subtrees (size, root), left to right
+    frontier: merkle.Frontier = field(default_factory=merkle.Frontier)  # of the leaves checked so far
     issued: list[_Issued] = field(default_factory=list)  # every counted-shape `attest.document` record, log order
     records: dict[str, IssuedRecord] = field(default_factory=dict)
     revocation_records: list[tuple[int, int, str, dict[str, Any], datetime]] = field(default_factory=list)
@@ -160,25 +160,6 @@ class _Read:
     @property
     def size(self) -> int:
         return self.checkpoint.tree_size if self.checkpoint else 0
-
-
-def _push(frontier: list[tuple[int, bytes]], leaf: bytes) -> None:
-    """Append a leaf to an RFC 6962 frontier: like a binary counter, equal-sized perfect subtrees merge."""
-    frontier.append((1, leaf))
-    while len(frontier) >= 2 and frontier[-1][0] == frontier[-2][0]:
-        (size, right), (_, left) = frontier.pop(), frontier.pop()
-        frontier.append((2 * size, merkle.node_hash(left, right)))
-
-
-def _frontier_root(frontier: Sequence[tuple[int, bytes]]) -> bytes:
-    """MTH of the leaves the frontier sums up: RFC 6962 splits at the largest power of two, so the
-    tree is its perfect subtrees joined right to left."""
-    if not frontier:
-        return merkle.EMPTY_ROOT
-    root = frontier[-1][1]
-    for _, left in reversed(frontier[:-1]):
-        root = merkle.node_hash(left, root)
-    return root
 
 
 def _check_checkpoint(cp: SignedCheckpoint, anchors: Sequence[x509.Certificate]) -> None:
@@ -201,7 +182,7 @@ def _extend(portal: Portal, old: _Read, cp: SignedCheckpoint) -> _Read:
     _check_checkpoint(cp, old.anchors)
     # The document lists are shared with *old* (and its view, which requests may be reading) until
     # a document or revocation arrives: most new checkpoints seal only audit entries or collections.
-    new = _Read(cp, list(old.frontier), old.issued, old.records, old.revocation_records, dict(old.run_status),
+    new = _Read(cp, old.frontier.copy(), old.issued, old.records, old.revocation_records, dict(old.run_status),
                 old.anchors)
     documents_changed = False
     wanted = (DOCUMENT_KIND, REVOCATION_KIND, RUN_KIND)
@@ -217,8 +198,8 @@ def _extend(portal: Portal, old: _Read, cp: SignedCheckpoint) -> _Read:
     for expected, (idx, leaf) in enumerate(leaves, start):
         if idx != expected:
             break
-        _push(new.frontier, leaf)
-    if len(leaves) != cp.tree_size - start or _frontier_root(new.frontier) != cp.root_hash:
+        new.frontier.push(leaf)
+    if len(leaves) != cp.tree_size - start or new.frontier.root() != cp.root_hash:
         raise LogIntegrityError(f"the log no longer matches signed checkpoint {cp.id}: {hint}")
     for idx, leaf, body, run, src, kind, subject, collected in rows:
         if not isinstance(body, bytes) or merkle.leaf_hash(body) != leaf:
