@@ -406,6 +406,9 @@ class PortalConfig(Strict):
     reset_link_hours: int = Field(default=24, ge=1, le=720)
     share_link_max_days: int = Field(default=90, ge=1, le=3650)
     max_upload_mb: int = Field(default=20, ge=1, le=200)  # the verification page's upload limit
+    # Verification uploads (the page and POST /api/v1/verify) from one address per minute; each
+    # one costs a signature check, so more are refused with 429 before the body is read.
+    verify_uploads_per_minute: int = Field(default=30, ge=1, le=10000)
     audit_retention_days: int = Field(default=400, ge=30, le=3650)
     # How often staged audit entries are sealed into the evidence log: each seal is a signed run
     # whose checkpoint re-checks the log. Entries are durable (staged) before any answer either way.

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from attest.portal import admin, admin_issue, admin_users, api, audit, auth, documents, shares, verification
+from attest.portal import admin, admin_issue, admin_users, api, audit, auth, documents, i18n, shares, verification
 from attest.portal.context import Portal
 from attest.portal.pages import page
 
@@ -35,19 +35,15 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-# What an error page says: nothing more specific, so a page never confirms what exists.
-ERROR_TEXTS = {
-    400: ("Bad request", "The request was malformed."),
-    401: ("Sign-in required", "Sign in to see this page."),
-    403: ("Not allowed", "Your account may not do this, or the form expired: reload the page and try again."),
-    404: ("Not found", "There is nothing here, or nothing you may see."),
-    405: ("Not allowed", "This address does not accept that kind of request."),
-    409: ("Unavailable", "This file no longer matches the signed record of its issue; the provider has been "
-                         "notified through the audit trail."),
-    410: ("No longer available", "This link has expired or was withdrawn."),
-    413: ("Too large", "The file is larger than this page accepts."),
-    429: ("Too many attempts", "Wait a minute and try again."),
-}
+# What an error page says (title, message), by status: "errors.<status>" in the portal's
+# catalog (templates/translations/portal-<lang>.yaml), nothing more specific, so a page never
+# confirms what exists. Statuses without their own texts get "errors.other".
+ERROR_TEXTS = (400, 401, 403, 404, 405, 409, 410, 413, 429, 503)
+
+
+def error_texts(lang: str, status: int) -> tuple[str, str]:
+    key = f"errors.{status if status in ERROR_TEXTS else 'other'}"
+    return i18n.text(lang, key + ".title"), i18n.text(lang, key + ".message")
 
 
 class SecurityHeaders:
@@ -113,7 +109,7 @@ def create_app(portal: Portal, seal_every_s: float | None = None) -> FastAPI:
         in the audit trail."""
         if request.url.path.startswith("/api/") or request.url.path.endswith(".json"):
             return await http_exception_handler(request, exc)
-        title, message = ERROR_TEXTS.get(exc.status_code, ("Error", "The request could not be completed."))
+        title, message = error_texts(i18n.request_language(request), exc.status_code)
         response = page(request, "error.html.j2", status=exc.status_code, title=title, message=message,
                         status_code=exc.status_code)
         for name, value in (exc.headers or {}).items():

@@ -24,7 +24,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from attest.canonical import utc_iso
-from attest.portal import passwords, ratelimit, resets, sessions
+from attest.portal import i18n, passwords, ratelimit, resets, sessions
 from attest.portal.context import Portal, get_portal
 from attest.portal.models import Account
 from attest.portal.pages import page
@@ -35,6 +35,8 @@ router = APIRouter(include_in_schema=False)
 LOGIN_COOKIE = "attest_login"  # the login form's double-submit CSRF token (not a session)
 LOGIN_COOKIE_S = 3600
 GENERIC_FAILURE = "Wrong username or password (or the account is temporarily locked after too many attempts)."
+# The login page's messages: keys of the portal's catalog (the page is in the visitor's language).
+FAILURE_KEY, EXPIRED_KEY, LIMITED_KEY = "login.failure", "login.expired", "login.rate_limited"
 MAX_USERNAME = 64
 
 FormText = Annotated[str, Form()]
@@ -102,9 +104,11 @@ def home(signed: Account_) -> RedirectResponse:
 
 
 def _login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+    """The sign-in form; *error* is a catalog key."""
     token = sessions.new_token()
     request.state.csrf_token = token  # the form repeats the login cookie (double submit)
-    response = page(request, "login.html.j2", status=status, error=error)
+    message = i18n.text(i18n.request_language(request), error) if error else None
+    response = page(request, "login.html.j2", status=status, error=message)
     sessions.set_cookie(response, LOGIN_COOKIE, token, LOGIN_COOKIE_S, path="/login")
     return response
 
@@ -124,17 +128,16 @@ def login(request: Request, username: FormText = "", password: FormText = "", cs
     if not (sessions.same_site_request(request)
             and sessions.same_secret(csrf_token, request.cookies.get(LOGIN_COOKIE, ""))):
         _audit(portal, request, "csrf", "denied", detail={"path": "/login"})
-        return _login_page(request, "This form has expired or did not come from this site: please try again.", 403)
+        return _login_page(request, EXPIRED_KEY, 403)
     username = username.strip()[:MAX_USERNAME]
     with portal.db() as s:
         limited = ratelimit.client_limited(portal, s, client)
     if limited:
         _audit(portal, request, "login", "rate_limited")
-        return _login_page(request, "Too many sign-in attempts from your address: wait a minute and try again.",
-                           429)
+        return _login_page(request, LIMITED_KEY, 429)
     token = _authenticate(portal, request, username, password, client)
     if token is None:
-        return _login_page(request, GENERIC_FAILURE, 401)
+        return _login_page(request, FAILURE_KEY, 401)
     # A fresh session id, whatever cookie came in: a planted pre-login cookie is discarded.
     sessions.end_session(portal, request.cookies.get(COOKIE))
     response = RedirectResponse("/", 303)
@@ -194,6 +197,20 @@ def logout(request: Request, signed: Account_, csrf_token: FormText = "") -> Res
 # --- password set by a one-time link --------------------------------------------------------------
 
 
+MISMATCH = "the two passwords differ"
+
+
+def _problem_text(lang: str, problem: str) -> str:
+    """A password problem in the page's language. passwords.policy_problem answers English
+    sentences (the CLI shows them too); they are recognised here by their fixed words, and one
+    not recognised is shown as it is rather than hidden."""
+    for words, key in (("at least", "too_short"), ("at most", "too_long"), ("only spaces", "only_spaces"),
+                       ("contain the username", "contains_username"), (MISMATCH, "mismatch")):
+        if words in problem:
+            return i18n.text(lang, f"reset.problems.{key}", min=passwords.MIN_LENGTH, max=passwords.MAX_LENGTH)
+    return problem[:1].upper() + problem[1:] + "."
+
+
 def _reset_proof(token: str) -> str:
     # The form's CSRF field: derived from the link's token, which only its holder knows.
     return hashlib.sha256(b"attest-reset-form\x00" + token.encode()).hexdigest()
@@ -234,7 +251,7 @@ def reset(request: Request, token: str, password: FormText = "", confirm: FormTe
         else:
             row, account = found
             problem = (passwords.policy_problem(account.username, password)
-                       or (None if password == confirm else "the two passwords differ"))
+                       or (None if password == confirm else MISMATCH))
             if problem is None:
                 account.password_hash = passwords.hash_password(password)
                 account.password_changed_at = utc_iso(now)
@@ -246,6 +263,7 @@ def reset(request: Request, token: str, password: FormText = "", confirm: FormTe
         return _invalid_link(portal, request)
     if problem is not None:
         request.state.csrf_token = _reset_proof(token)
-        return page(request, "reset.html.j2", status=400, invalid=False, error=problem, username=username)
+        return page(request, "reset.html.j2", status=400, invalid=False, username=username,
+                    error=_problem_text(i18n.request_language(request), problem))
     _audit(portal, request, "password_reset", "ok", account=username, tenant=tenant)
     return page(request, "reset_done.html.j2")

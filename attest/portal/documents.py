@@ -18,6 +18,7 @@ from fastapi.responses import Response, StreamingResponse
 from attest.portal import audit, library
 from attest.portal.auth import require_role
 from attest.portal.context import Portal, get_portal
+from attest.portal.i18n import request_language
 from attest.portal.library import DocumentLog, IssuedRecord
 from attest.portal.listing import tenant_listing
 from attest.portal.pages import page
@@ -71,7 +72,7 @@ def _validated(portal: Portal, request: Request, signed: SignedIn, document_id: 
 @router.get("/documents")
 def documents_page(request: Request, signed: Tenant) -> Response:
     portal = get_portal(request)
-    listing = tenant_listing(portal, _dlog(portal), str(signed.tenant_id))
+    listing = tenant_listing(portal, _dlog(portal), str(signed.tenant_id), request_language(request))
     return page(request, "documents.html.j2", listing=listing, provider_name=portal.loaded.model.provider.name)
 
 

@@ -2,7 +2,7 @@
 
 The list is the page tenant users open most, and the same for every request until a document
 is issued or revoked: its HTML (the page's main block, without the account or CSRF token the
-page around it carries) is kept per (portal, tenant, view generation). A list that shows a
+page around it carries) is kept per (portal, tenant, view generation, language). A list that shows a
 problem (a document's JSON missing or altered) is not kept, so it is shown again as soon as the
 file is back.
 """
@@ -23,19 +23,21 @@ from attest.portal.pages import environment
 
 LISTINGS_KEPT = 2048  # rendered lists kept (LRU): one per active tenant
 
-_listings: OrderedDict[tuple[int, str, int], Markup] = OrderedDict()
+_listings: OrderedDict[tuple[int, str, int, str], Markup] = OrderedDict()
 _lock = threading.Lock()
 
 
-def tenant_listing(portal: Portal, dlog: DocumentLog, tenant: str) -> Markup:
-    """The main block of *tenant*'s document list as of *dlog*."""
-    key = (id(portal), tenant, dlog.generation)
+def tenant_listing(portal: Portal, dlog: DocumentLog, tenant: str, lang: str) -> Markup:
+    """The main block of *tenant*'s document list as of *dlog*, in *lang*."""
+    # The language is in the key: a tenant's language may change in attest.yaml, and the same
+    # process may serve the list in both (tests, a reloaded configuration).
+    key = (id(portal), tenant, dlog.generation, lang)
     with _lock:
         kept = _listings.get(key)
         if kept is not None:
             _listings.move_to_end(key)
             return kept
-    html, problems = _render(portal, dlog, tenant)
+    html, problems = _render(portal, dlog, tenant, lang)
     if not problems:
         with _lock:
             _listings[key] = html
@@ -44,11 +46,13 @@ def tenant_listing(portal: Portal, dlog: DocumentLog, tenant: str) -> Markup:
     return html
 
 
-def _render(portal: Portal, dlog: DocumentLog, tenant: str) -> tuple[Markup, bool]:
+def _render(portal: Portal, dlog: DocumentLog, tenant: str, lang: str) -> tuple[Markup, bool]:
     periods: dict[str, list[dict[str, Any]]] = {}
     problems = False
     for listed in library.tenant_documents(dlog, tenant):
         view = library.status_view(listed.status)
+        # The times themselves: the template writes them in the page's language (Babel).
+        view["issued_at"], view["revoked_on"] = listed.status.issued_at, listed.status.revoked_at
         view["controls"], view["problem"] = library.summary(portal, listed.record)
         problems = problems or view["problem"] is not None
         view["kinds"] = list(library.KINDS)
@@ -59,7 +63,8 @@ def _render(portal: Portal, dlog: DocumentLog, tenant: str) -> tuple[Markup, boo
         legal_name = portal.loaded.tenant(tenant).legal_name
     except AttestError:
         legal_name = tenant
-    html = environment().get_template("documents_list.html.j2").render(tenant=legal_name, periods=ordered)
+    html = environment().get_template("documents_list.html.j2").render(tenant=legal_name, periods=ordered,
+                                                                           lang=lang)
     return Markup(html), problems  # rendered by the autoescaping environment: safe as it is
 
 

@@ -46,9 +46,9 @@ MAX_NDA_CHARS = 8000
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 NDA_COOKIE = "attest_share_nda"
 NDA_ACCEPT_S = 12 * 3600  # an acceptance lets this browser download for half a day
-# Signs the NDA-acceptance cookie. Per process on purpose: a restart only asks the recipient to
-# accept again (recorded again), and no key has to be stored anywhere.
-_NDA_KEY = secrets.token_bytes(32)
+# The name of the key that signs the NDA-acceptance cookie (attest/portal/keys.py): one key in the
+# database for every worker, so an acceptance holds across workers and restarts.
+NDA_KEY_NAME = "share-nda-cookie"
 
 
 @dataclass(frozen=True)
@@ -197,24 +197,27 @@ def resolve(portal: Portal, token: str) -> tuple[LinkInfo | None, str]:
 # --- the NDA acceptance cookie -----------------------------------------------------------------
 
 
-def _nda_mac(link: LinkInfo, until: int) -> str:
+def _nda_mac(portal: Portal, link: LinkInfo, until: int) -> str:
+    from attest.portal.keys import shared_key
+
+    # The NDA text's digest is in the MAC: a link whose text changed asks for acceptance again.
     message = f"{link.public_id}|{sha256_hex((link.nda_text or '').encode())}|{until}".encode()
-    return hmac.new(_NDA_KEY, message, hashlib.sha256).hexdigest()
+    return hmac.new(shared_key(portal, NDA_KEY_NAME), message, hashlib.sha256).hexdigest()
 
 
-def nda_cookie(link: LinkInfo) -> str:
+def nda_cookie(portal: Portal, link: LinkInfo) -> str:
     """Proof that this browser accepted this link's NDA text, valid NDA_ACCEPT_S seconds."""
     until = int(time.time()) + NDA_ACCEPT_S
-    return f"{link.public_id}.{until}.{_nda_mac(link, until)}"
+    return f"{link.public_id}.{until}.{_nda_mac(portal, link, until)}"
 
 
-def nda_accepted(link: LinkInfo, cookie: str | None) -> bool:
+def nda_accepted(portal: Portal, link: LinkInfo, cookie: str | None) -> bool:
     if link.nda_text is None:
         return True
     parts = (cookie or "").split(".")
     if len(parts) != 3 or parts[0] != link.public_id or not parts[1].isdigit() or int(parts[1]) < time.time():
         return False
-    return hmac.compare_digest(parts[2], _nda_mac(link, int(parts[1])))
+    return hmac.compare_digest(parts[2], _nda_mac(portal, link, int(parts[1])))
 
 
 # --- keeping tokens out of logs ----------------------------------------------------------------
@@ -290,7 +293,7 @@ def share_page(request: Request, token: str, portal: PortalDep) -> Response:
         return found
     link, status = found
     _used(portal, request, link, "view")
-    return _summary(portal, request, link, status, token, nda_accepted(link, request.cookies.get(NDA_COOKIE)))
+    return _summary(portal, request, link, status, token, nda_accepted(portal, link, request.cookies.get(NDA_COOKIE)))
 
 
 def _summary(portal: Portal, request: Request, link: LinkInfo, doc: DocumentStatus, token: str, accepted: bool,
@@ -318,7 +321,7 @@ def accept_nda(request: Request, token: str, portal: PortalDep,
     response = RedirectResponse(f"/s/{token}", status_code=303)
     from attest.portal.sessions import set_cookie
 
-    set_cookie(response, NDA_COOKIE, nda_cookie(link), NDA_ACCEPT_S, path=f"/s/{token}")
+    set_cookie(response, NDA_COOKIE, nda_cookie(portal, link), NDA_ACCEPT_S, path=f"/s/{token}")
     return response
 
 
@@ -328,7 +331,7 @@ def download(request: Request, token: str, portal: PortalDep) -> Response:
     if isinstance(found, Response):
         return found
     link, status = found
-    if not nda_accepted(link, request.cookies.get(NDA_COOKIE)):
+    if not nda_accepted(portal, link, request.cookies.get(NDA_COOKIE)):
         _used(portal, request, link, "download", "nda_required")
         return _summary(portal, request, link, status, token, accepted=False, http_status=403)
     from attest.portal.share_files import shared_file

@@ -30,13 +30,18 @@ FIELDS = frozenset({"file", "envelope"})
 
 
 class UploadRejected(Exception):
-    """The upload is refused: *status* 400 or 413, *code* a short word for the audit trail."""
+    """The upload is refused: *status* 400 or 413, *code* a short word for the audit trail,
+    *message* the English words the API answers. The page says it in its own language: the
+    text `verify.errors.<key>` of the portal's catalog (*key* defaults to *code*), with *values*."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, key: str | None = None,
+                 values: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.key = key or code
+        self.values = values or {}
 
 
 @dataclass
@@ -132,7 +137,8 @@ class _Sink:
 async def receive(request: Request, directory: Path, max_upload_mb: int) -> Upload:
     """Parse *request*'s multipart body into *directory*; UploadRejected when it must be refused."""
     limit = limit_bytes(max_upload_mb)
-    too_large = UploadRejected(413, "too_large", f"the upload is larger than the {max_upload_mb} MB accepted")
+    too_large = UploadRejected(413, "too_large", f"the upload is larger than the {max_upload_mb} MB accepted",
+                               values={"mb": max_upload_mb})
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():

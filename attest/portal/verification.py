@@ -36,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 
 from attest.canonical import utc_iso
 from attest.errors import BadInput
-from attest.portal import audit
+from attest.portal import audit, i18n, ratelimit
 from attest.portal.context import Portal, get_portal
 from attest.portal.library import DocumentLog, IssuedRecord, document_log, trust_anchors, valid_document_id
 from attest.portal.pages import page
@@ -261,17 +261,36 @@ def _judge_dsse(portal: Portal, subject: Path, kind: str) -> _Judged:
                    [_scrub(r, subject.parent) for r in report.reasons], doc_id if isinstance(doc_id, str) else None)
 
 
+# The API's words for what the signature check found and how the file matched its record (the
+# JSON keeps them as they were); the page says the same in its language, by these codes
+# (`verify.signatures.<code>`, `verify.matched.<code>` in the portal's catalog).
+SIGNATURE_WORDS = {
+    "invalid": "invalid: the file was changed after signing, or the signature is broken",
+    "trusted": "valid and trusted",
+    "untrusted": "valid, but the signer is not one this provider trusts",
+    "none": "none sent: the file is checked against the digest in the signed log",
+}
+MATCHED_WORDS = {
+    "exact": "the file is exactly the one issued",
+    "stamped": "the revision the provider signed is exactly the one issued; annotations were added after signing",
+}
+
+
+def _code(words: dict[str, str], said: str | None) -> str | None:
+    return next((code for code, text in words.items() if text == said), None)
+
+
 def _signature_words(valid: bool, trusted: bool) -> str:
     if not valid:
-        return "invalid: the file was changed after signing, or the signature is broken"
-    return "valid and trusted" if trusted else "valid, but the signer is not one this provider trusts"
+        return SIGNATURE_WORDS["invalid"]
+    return SIGNATURE_WORDS["trusted" if trusted else "untrusted"]
 
 
 def _pdf_matches(data: bytes, recorded: str | None) -> str | None:
     if recorded is None:
         return None
     if hashlib.sha256(data).hexdigest() == recorded:
-        return "the file is exactly the one issued"
+        return MATCHED_WORDS["exact"]
     from attest.portal.stamp import original_revision  # the recipient-stamp helper (shares)
 
     try:
@@ -279,7 +298,7 @@ def _pdf_matches(data: bytes, recorded: str | None) -> str | None:
     except ValueError:
         return None
     if original is not None and hashlib.sha256(original).hexdigest() == recorded:
-        return "the revision the provider signed is exactly the one issued; annotations were added after signing"
+        return MATCHED_WORDS["stamped"]
     return None
 
 
@@ -300,7 +319,8 @@ def judge(portal: Portal, upload: Upload) -> UploadVerdict:
     envelope = upload.parts.get("envelope")
     if envelope is not None and upload.sizes.get("envelope"):
         if kind == "pdf":
-            raise UploadRejected(400, "bad_field", "a PDF carries its own signature: upload it without an envelope")
+            raise UploadRejected(400, "bad_field", "a PDF carries its own signature: upload it without an envelope",
+                                 key="pdf_with_envelope")
     else:
         envelope = None
     dlog = _dlog(portal)
@@ -314,9 +334,10 @@ def judge(portal: Portal, upload: Upload) -> UploadVerdict:
             envelope.rename(subject.with_name(name + DSSE_SUFFIX))
             judged = _judge_dsse(portal, subject, kind)
         else:
-            judged = _Judged("authentic", "none sent: the file is checked against the digest in the signed log")
+            judged = _Judged("authentic", SIGNATURE_WORDS["none"])
     except UnusableInput as e:
-        raise UploadRejected(400, "unusable", _scrub(str(e), upload.directory)) from None
+        detail = _scrub(str(e), upload.directory)
+        raise UploadRejected(400, "unusable", detail, values={"detail": detail}) from None
     # Find the record: by the id the signed content names, else by the digest, else by the claim.
     doc_id = judged.document_id or (dlog.by_digest.get(digest, (None, ""))[0]) or _id_in_content(kind, data)
     record = dlog.record(doc_id) if doc_id else None
@@ -324,7 +345,7 @@ def judge(portal: Portal, upload: Upload) -> UploadVerdict:
     if record is not None:
         recorded = record.files.get(kind)
         matched = (_pdf_matches(data, recorded) if kind == "pdf"
-                   else "the file is exactly the one issued" if recorded == digest else None)
+                   else MATCHED_WORDS["exact"] if recorded == digest else None)
     result = judged.result
     reasons = list(judged.reasons)
     if result == "authentic":
@@ -364,27 +385,49 @@ def _audit_rejection(portal: Portal, request: Request, rejected: UploadRejected)
                  detail={"document_id": None, "result": None, "status": None, "error": rejected.code})
 
 
+def _rate_limited(portal: Portal, request: Request) -> int:
+    """0 when this upload may go ahead, else the seconds the client must wait: uploads per client
+    address are limited (`portal.verify_uploads_per_minute`), each costing a signature check.
+    A refusal is audited; the body is never read."""
+    wait = ratelimit.take(portal, "verify", portal.client_address(request), portal.settings.verify_uploads_per_minute)
+    if wait:
+        audit.record(portal, request, "verify", "rate_limited",
+                     detail={"document_id": None, "result": None, "status": None, "error": "rate_limited"})
+    return wait
+
+
+def _verify_page(request: Request, portal: Portal, status: int = 200, verdict: UploadVerdict | None = None,
+                 error: str | None = None) -> Response:
+    return page(request, "verify.html.j2", status=status, verdict=verdict, error=error,
+                max_upload_mb=portal.settings.max_upload_mb,
+                signature_code=_code(SIGNATURE_WORDS, verdict.signature) if verdict else None,
+                matched_code=_code(MATCHED_WORDS, verdict.matched) if verdict else None)
+
+
 @router.get("/verify", response_class=HTMLResponse, include_in_schema=False)
 def verify_form(request: Request, portal: PortalDep) -> Response:
-    return page(request, "verify.html.j2", verdict=None, error=None, max_upload_mb=portal.settings.max_upload_mb)
+    return _verify_page(request, portal)
 
 
 @router.post("/verify", response_class=HTMLResponse, include_in_schema=False)
 async def verify_upload_page(request: Request, portal: PortalDep) -> Response:
-    limit = portal.settings.max_upload_mb
+    lang = i18n.request_language(request)
+    wait = await run_in_threadpool(_rate_limited, portal, request)
+    if wait:
+        response = _verify_page(request, portal, 429, error=i18n.text(lang, "verify.rate_limited", seconds=wait))
+        response.headers.update({"Retry-After": str(wait), "Connection": "close"})  # the body is not wanted
+        return response
     try:
         verdict = await _verify_upload(portal, request)
     except UploadRejected as e:
         await run_in_threadpool(_audit_rejection, portal, request, e)
-        response = page(request, "verify.html.j2", status=e.status, verdict=None, error=e.message,
-                        max_upload_mb=limit)
+        response = _verify_page(request, portal, e.status, error=i18n.text(lang, f"verify.errors.{e.key}", **e.values))
         response.headers["Connection"] = "close"  # the unread rest of the body is not wanted
         return response
     except LogUnavailable:
-        return page(request, "verify.html.j2", status=503, verdict=None, max_upload_mb=limit,
-                    error="the provider's evidence log cannot be read right now; try again later")
+        return _verify_page(request, portal, 503, error=i18n.text(lang, "verify.unavailable"))
     await run_in_threadpool(_audit_verdict, portal, request, verdict)
-    return page(request, "verify.html.j2", verdict=verdict, error=None, max_upload_mb=limit)
+    return _verify_page(request, portal, verdict=verdict)
 
 
 @router.post("/api/v1/verify", response_model=UploadVerdict, tags=["verification"],
@@ -394,10 +437,15 @@ async def verify_upload_page(request: Request, portal: PortalDep) -> Response:
                      "envelope": {"type": "string", "format": "binary",
                                   "description": "the .dsse.json envelope of an HTML or JSON document"}}}}}}},
              responses={400: {"description": "Not a document, malformed or unreadable"},
-                        413: {"description": "Larger than the portal's upload limit"}})
+                        413: {"description": "Larger than the portal's upload limit"},
+                        429: {"description": "Too many uploads from this address in the last minute (Retry-After)"}})
 async def verify_upload_json(request: Request, portal: PortalDep) -> Response:
     """Public, no token: verify an uploaded document (authentic, tampered or unknown) and give its
     status (current, superseded, revoked)."""
+    wait = await run_in_threadpool(_rate_limited, portal, request)
+    if wait:
+        return JSONResponse({"detail": "too many uploads from this address: retry later", "error": "rate_limited"},
+                            status_code=429, headers={"Retry-After": str(wait), "Connection": "close"})
     try:
         verdict = await _verify_upload(portal, request)
     except UploadRejected as e:

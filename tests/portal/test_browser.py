@@ -152,21 +152,23 @@ def test_sign_in_shows_own_documents_only(page: Any, served: Served, tenant_user
     assert "attest_login" not in cookies  # the login form's CSRF cookie is not kept
 
     main = page.locator("main")
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Attestations for")
-    expect(page.get_by_role("heading", name=f"Period {PERIOD}")).to_be_visible()
+    # acme's language is Italian (attest init's demo tenants): its pages are in Italian.
+    expect(page.locator("html")).to_have_attribute("lang", "it")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Attestazioni per")
+    expect(page.get_by_role("heading", name=f"Periodo {PERIOD}")).to_be_visible()
     acme = page.locator("article", has_text=served.documents["acme"])
     expect(acme).to_have_count(1)
-    expect(acme).to_contain_text("current")
+    expect(acme).to_contain_text("in vigore")
     # The verdict summary: a table of the document's controls with their verdicts.
     summary = acme.get_by_role("table")
-    expect(summary.get_by_role("columnheader", name="Verdict")).to_be_visible()
+    expect(summary.get_by_role("columnheader", name="Esito")).to_be_visible()
     expect(summary.get_by_role("cell", name="ISO-01", exact=False).first).to_be_visible()
     assert summary.locator("tbody tr").count() >= 3
     verdicts = {t.strip() for t in summary.locator("tbody tr td:nth-child(2)").all_inner_texts()}
-    assert verdicts and verdicts <= {"pass", "fail", "insufficient evidence", "waived"}, verdicts
+    assert verdicts and verdicts <= {"superato", "non superato", "evidenze insufficienti", "in deroga"}, verdicts
     expect(main).not_to_contain_text(served.documents["bellini"])
     expect(main).not_to_contain_text("bellini", ignore_case=True)
-    expect(page.get_by_role("button", name=f"Sign out {tenant_user}")).to_be_visible()
+    expect(page.get_by_role("button", name=f"Esci ({tenant_user})")).to_be_visible()
     _screenshot(page, "portal-documents.png")
     assert page.problems == []
 
@@ -246,7 +248,7 @@ def test_verification_page_authentic_tampered_and_status(page: Any, served: Serv
 def test_sign_out_ends_the_session(page: Any, served: Served, tenant_user: str) -> None:
     sign_in(page, served, tenant_user)
     token = {c["name"]: c["value"] for c in page.context.cookies()}["attest_session"]
-    page.get_by_role("button", name=f"Sign out {tenant_user}").click()
+    page.get_by_role("button", name=f"Esci ({tenant_user})").click()
     page.wait_for_load_state()
     expect(page).to_have_url(f"{served.url}/login")
     assert "attest_session" not in {c["name"] for c in page.context.cookies()}

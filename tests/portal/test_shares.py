@@ -277,3 +277,69 @@ def test_reset_link_tokens_are_masked_in_the_access_log_too() -> None:
                                ("127.0.0.1:5000", "GET", f"/reset/{token}", "1.1", 200), None)
     assert ShareTokenFilter().filter(record)
     assert token not in record.getMessage() and "/reset/<reset-token>" in record.getMessage()
+
+
+# A second process over the same workspace (as after a restart, or another worker): is the cookie
+# accepted there? Prints the key's fingerprint too, to compare with this process's.
+_OTHER_WORKER = """
+import hashlib, sys
+from pathlib import Path
+from attest.cli import _signer
+from attest.config import load_config
+from attest.portal.context import Portal
+from attest.portal.keys import shared_key
+from attest.portal.shares import NDA_KEY_NAME, nda_accepted, resolve
+from evidence.log import EvidenceLog
+
+loaded = load_config(Path(sys.argv[1]))
+portal = Portal(loaded, EvidenceLog.open(loaded.database_url, loaded.evidence_dir), _signer(loaded))
+link, state = resolve(portal, sys.argv[2])
+print(state, nda_accepted(portal, link, sys.argv[3]), hashlib.sha256(shared_key(portal, NDA_KEY_NAME)).hexdigest())
+"""
+
+
+def test_an_accepted_nda_holds_across_workers_and_restarts(served, caplog) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    import subprocess
+    import sys
+
+    from fastapi.testclient import TestClient
+
+    from attest.cli import _signer
+    from attest.portal.app import create_app
+    from attest.portal.context import Portal
+    from attest.portal.keys import PortalSecret
+    from attest.portal.shares import NDA_KEY_NAME
+    from evidence.log import EvidenceLog
+
+    made = _link(served, nda="Terms that outlive a restart.")
+    accepted = httpx.post(served.url + made.path + "/accept", data={"accept": "yes"})
+    value = accepted.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+
+    # Another process: its own memory, the same database.
+    proc = subprocess.run([sys.executable, "-c", _OTHER_WORKER, str(served.workspace / "attest.yaml"), made.token,
+                           value], capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2])
+    assert proc.returncode == 0, proc.stderr
+    state, ok, fingerprint = proc.stdout.split()
+    assert (state, ok) == ("ok", "True")
+    assert made.token not in proc.stdout and value not in proc.stdout
+
+    # A new application over a new Portal in this process downloads with the cookie.
+    loaded = served.portal.loaded
+    log = EvidenceLog.open(loaded.database_url, loaded.evidence_dir)
+    try:
+        app = create_app(Portal(loaded, log, _signer(loaded)))
+        got = TestClient(app, cookies={NDA_COOKIE: value}).get(made.path + "/download")
+        assert got.status_code == 200 and got.content.startswith(b"%PDF")
+        with served.portal.db() as s:
+            (row,) = s.scalars(select(PortalSecret).where(PortalSecret.name == NDA_KEY_NAME)).all()
+            key, shown = bytes(row.value), repr(row)
+    finally:
+        log.close()
+    assert len(key) == 32 and hashlib.sha256(key).hexdigest() == fingerprint
+    assert key.hex() not in shown and str(key) not in shown
+    # The key is in no page, audit entry or log line.
+    page = httpx.get(served.url + made.path, cookies={NDA_COOKIE: value}).text
+    audit_text = " ".join(r.detail for r in _audit(served))
+    for text in (page, audit_text, caplog.text, value):
+        assert key.hex() not in text and key.hex().upper() not in text
