@@ -70,19 +70,32 @@ def writing(portal: Portal) -> Iterator[Session]:
         yield s
 
 
+def entry(portal: Portal, request: Request | None, action: str, outcome: str, *, account: str | None = None,
+          link: str | None = None, tenant: str | None = None, detail: dict[str, Any] | None = None) -> AuditEntry:
+    """One audit entry: *action* (login, logout, download, share_use, verify, …), *outcome* (ok,
+    denied, not_found, bad_request, locked, …), who (*account* username or *link*: a share link's
+    or API token's public id, never a secret), the *tenant* concerned, and *detail* (JSON-able, no
+    secrets). The client address comes from the request."""
+    client = portal.client_address(request) if request is not None else "cli"
+    return AuditEntry(at=utc_iso(portal.now()), action=action, outcome=outcome, account=account, link=link,
+                      tenant_id=tenant, client=client[:64],
+                      detail=json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+
+
 def record(portal: Portal, request: Request | None, action: str, outcome: str, *, account: str | None = None,
            link: str | None = None, tenant: str | None = None, detail: dict[str, Any] | None = None) -> None:
-    """Stage one audit entry: *action* (login, logout, download, share_use, verify, …), *outcome*
-    (ok, denied, not_found, bad_request, locked, …), who (*account* username or *link*: a share
-    link's or API token's public id, never a secret), the *tenant* concerned, and *detail*
-    (JSON-able, no secrets). The client address comes from the request."""
-    client = portal.client_address(request) if request is not None else "cli"
-    # Committed before the request is answered (a download is never served unrecorded), in a
-    # group commit with the entries of concurrent requests.
-    portal.audit_batch.add(portal, AuditEntry(
-        at=utc_iso(portal.now()), action=action, outcome=outcome, account=account, link=link, tenant_id=tenant,
-        client=client[:64], detail=json.dumps(detail or {}, sort_keys=True, separators=(",", ":"),
-                                              ensure_ascii=False)))
+    """Stage one audit entry (see `entry`). Committed before the request is answered (a download is
+    never served unrecorded), in a group commit with the entries of concurrent requests."""
+    portal.audit_batch.add(portal, entry(portal, request, action, outcome, account=account, link=link, tenant=tenant,
+                                         detail=detail))
+
+
+async def record_async(portal: Portal, request: Request | None, action: str, outcome: str, *,
+                       account: str | None = None, link: str | None = None, tenant: str | None = None,
+                       detail: dict[str, Any] | None = None) -> None:
+    """`record` for a coroutine: awaits the same group commit without holding a thread."""
+    await portal.audit_batch.add_async(portal, entry(portal, request, action, outcome, account=account, link=link,
+                                                     tenant=tenant, detail=detail))
 
 
 def subject_of(tenant: str | None) -> str:
