@@ -10,17 +10,18 @@ every refusal and every download is audited.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from attest.portal import audit, library
 from attest.portal.auth import require_role
 from attest.portal.context import Portal, get_portal
 from attest.portal.i18n import request_language
 from attest.portal.library import DocumentLog, IssuedRecord
-from attest.portal.listing import tenant_listing
+from attest.portal.listing import kept_listing, tenant_listing
 from attest.portal.pages import page
 from attest.portal.sessions import SignedIn
 from attest.status import DocumentStatus
@@ -40,6 +41,20 @@ def _dlog(portal: Portal) -> DocumentLog:
         raise HTTPException(503, "The evidence log does not verify: the provider has been told.") from None
 
 
+async def _dlog_async(portal: Portal) -> DocumentLog:
+    """The document view: on the event loop when it is current (the usual case), else read in a
+    thread (a new checkpoint: the records appended since the last one are read and checked)."""
+    view = library.kept_document_log(portal)
+    return view if view is not None else await run_in_threadpool(_dlog, portal)
+
+
+class Refusal(NamedTuple):
+    status: int
+    outcome: str
+    message: str
+    detail: dict[str, Any]
+
+
 def _refuse(portal: Portal, request: Request, signed: SignedIn, status: int, outcome: str, message: str,
             detail: dict[str, Any]) -> HTTPException:
     audit.record(portal, request, "download", outcome, account=signed.username, tenant=signed.tenant_id,
@@ -47,32 +62,58 @@ def _refuse(portal: Portal, request: Request, signed: SignedIn, status: int, out
     return HTTPException(status, message)
 
 
-def _own_document(portal: Portal, request: Request, signed: SignedIn, document_id: str, kind: str
-                  ) -> tuple[DocumentStatus, IssuedRecord]:
-    """The document's status and record when it is the session's tenant's; otherwise 404 (the
-    same answer for another tenant's id and an unknown one), audited."""
-    dlog = _dlog(portal)
+async def _refuse_async(portal: Portal, request: Request, signed: SignedIn, refusal: Refusal) -> HTTPException:
+    await audit.record_async(portal, request, "download", refusal.outcome, account=signed.username,
+                             tenant=signed.tenant_id, detail=refusal.detail)
+    return HTTPException(refusal.status, refusal.message)
+
+
+def _ownership(dlog: DocumentLog, signed: SignedIn, document_id: str, kind: str
+               ) -> tuple[DocumentStatus, IssuedRecord] | Refusal:
+    """The document's status and record when it is the session's tenant's; otherwise a 404 (the
+    same answer for another tenant's id and an unknown one), to be audited."""
     status, record = dlog.status(document_id), dlog.record(document_id)
+    detail = {"document_id": document_id, "kind": kind}
     if not status.known or record is None:
-        raise _refuse(portal, request, signed, 404, "not_found", NOT_FOUND, {"document_id": document_id, "kind": kind})
+        return Refusal(404, "not_found", NOT_FOUND, detail)
     if record.tenant != signed.tenant_id:
         # The owner is not named in the entry: it belongs to the requester's audit trail, which
         # that tenant may be shown; the provider finds the owner by the document id.
-        raise _refuse(portal, request, signed, 404, "denied", NOT_FOUND, {"document_id": document_id, "kind": kind})
+        return Refusal(404, "denied", NOT_FOUND, detail)
     return status, record
+
+
+def _own_document(portal: Portal, request: Request, signed: SignedIn, document_id: str, kind: str
+                  ) -> tuple[DocumentStatus, IssuedRecord]:
+    found = _ownership(_dlog(portal), signed, document_id, kind)
+    if isinstance(found, Refusal):
+        raise _refuse(portal, request, signed, *found)
+    return found
+
+
+def _invalid(document_id: str, kind: str, allowed: Any) -> Refusal | None:
+    if not library.valid_document_id(document_id) or kind not in allowed:
+        return Refusal(400, "bad_request", "Not a document id or download kind.",
+                       {"document_id": document_id[:80], "kind": kind[:40]})
+    return None
 
 
 def _validated(portal: Portal, request: Request, signed: SignedIn, document_id: str, kind: str,
                allowed: Any) -> None:
-    if not library.valid_document_id(document_id) or kind not in allowed:
-        raise _refuse(portal, request, signed, 400, "bad_request", "Not a document id or download kind.",
-                      {"document_id": document_id[:80], "kind": kind[:40]})
+    refusal = _invalid(document_id, kind, allowed)
+    if refusal is not None:
+        raise _refuse(portal, request, signed, *refusal)
 
 
 @router.get("/documents")
-def documents_page(request: Request, signed: Tenant) -> Response:
+async def documents_page(request: Request, signed: Tenant) -> Response:
+    # A coroutine: the page is the most requested one and, once its list is rendered for the
+    # current view, costs no I/O but one indexed read; a thread hand-off was a tenth of its cost.
     portal = get_portal(request)
-    listing = tenant_listing(portal, _dlog(portal), str(signed.tenant_id), request_language(request))
+    dlog = await _dlog_async(portal)
+    tenant, lang = str(signed.tenant_id), request_language(request)
+    listing = (kept_listing(portal, dlog, tenant, lang)
+               or await run_in_threadpool(tenant_listing, portal, dlog, tenant, lang))
     return page(request, "documents.html.j2", listing=listing, provider_name=portal.loaded.model.provider.name)
 
 
@@ -109,20 +150,28 @@ def download_pack(request: Request, signed: Tenant, document_id: str, kind: str)
 
 
 @router.get("/documents/{document_id}/{kind}")
-def download(request: Request, signed: Tenant, document_id: str, kind: str) -> Response:
+async def download(request: Request, signed: Tenant, document_id: str, kind: str) -> Response:
+    """A document's file, checked against its signed record. A coroutine like the list: the PDF,
+    HTML and JSON are read and hashed on the event loop (a document is tens or hundreds of KiB,
+    read from the page cache); a DSSE envelope's signature check goes to a thread."""
     portal = get_portal(request)
-    _validated(portal, request, signed, document_id, kind, library.KINDS)
-    _, record = _own_document(portal, request, signed, document_id, kind)
+    refusal = _invalid(document_id, kind, library.KINDS)
+    found = refusal or _ownership(await _dlog_async(portal), signed, document_id, kind)
+    if isinstance(found, Refusal):
+        raise await _refuse_async(portal, request, signed, found)
+    _, record = found
     detail = {"document_id": document_id, "kind": kind}
+    suffix, media_type, digest_of = library.KINDS[kind]
     try:
-        data = library.checked_bytes(portal, record, kind)
+        data = (library.checked_bytes(portal, record, kind) if suffix == digest_of
+                else await run_in_threadpool(library.checked_bytes, portal, record, kind))
     except library.FileProblem as exc:
         code = 409 if exc.outcome == "tampered" else 404
-        raise _refuse(portal, request, signed, code, exc.outcome,
-                      "This file cannot be served: the provider has been told." if code == 409 else NOT_FOUND,
-                      detail) from None
-    audit.record(portal, request, "download", "ok", account=signed.username, tenant=signed.tenant_id, detail=detail)
-    suffix, media_type, _ = library.KINDS[kind]
+        raise await _refuse_async(portal, request, signed, Refusal(
+            code, exc.outcome, "This file cannot be served: the provider has been told." if code == 409 else NOT_FOUND,
+            detail)) from None
+    await audit.record_async(portal, request, "download", "ok", account=signed.username, tenant=signed.tenant_id,
+                             detail=detail)
     return Response(data, media_type=media_type,
                     headers={"Content-Disposition": f'attachment; filename="{document_id}.{suffix}"'})
 

@@ -291,13 +291,22 @@ def _key(read: _Read) -> tuple[int, int] | None:
     return (read.checkpoint.id, read.checkpoint.tree_size) if read.checkpoint else None
 
 
-def document_log(portal: Portal) -> DocumentLog:
-    """The documents as of the log's latest checkpoint. Raises LogIntegrityError when the log does
-    not match its checkpoint."""
+def kept_document_log(portal: Portal) -> DocumentLog | None:
+    """The view already read when it is that of the newest checkpoint (one indexed read), else
+    None: what an async handler may use on the event loop before handing a reload to a thread."""
     key = _latest_key(portal)
     hit = _cache.get(id(portal))
     if hit is not None and hit[0] is portal and _key(hit[1]) == key and hit[1].view is not None:
         return hit[1].view
+    return None
+
+
+def document_log(portal: Portal) -> DocumentLog:
+    """The documents as of the log's latest checkpoint. Raises LogIntegrityError when the log does
+    not match its checkpoint."""
+    view = kept_document_log(portal)
+    if view is not None:
+        return view
     # One reader at a time brings the view up to date; the others wait for it instead of each
     # reading the same records again (after a checkpoint, every request in flight would).
     with _lock:

@@ -31,12 +31,10 @@ def tenant_listing(portal: Portal, dlog: DocumentLog, tenant: str, lang: str) ->
     """The main block of *tenant*'s document list as of *dlog*, in *lang*."""
     # The language is in the key: a tenant's language may change in attest.yaml, and the same
     # process may serve the list in both (tests, a reloaded configuration).
+    kept = kept_listing(portal, dlog, tenant, lang)
+    if kept is not None:
+        return kept
     key = (id(portal), tenant, dlog.generation, lang)
-    with _lock:
-        kept = _listings.get(key)
-        if kept is not None:
-            _listings.move_to_end(key)
-            return kept
     html, problems = _render(portal, dlog, tenant, lang)
     if not problems:
         with _lock:
@@ -44,6 +42,16 @@ def tenant_listing(portal: Portal, dlog: DocumentLog, tenant: str, lang: str) ->
             while len(_listings) > LISTINGS_KEPT:
                 _listings.popitem(last=False)
     return html
+
+
+def kept_listing(portal: Portal, dlog: DocumentLog, tenant: str, lang: str) -> Markup | None:
+    """The list as kept, or None when it must be rendered (reading the documents' JSON files)."""
+    key = (id(portal), tenant, dlog.generation, lang)
+    with _lock:
+        kept = _listings.get(key)
+        if kept is not None:
+            _listings.move_to_end(key)
+        return kept
 
 
 def _render(portal: Portal, dlog: DocumentLog, tenant: str, lang: str) -> tuple[Markup, bool]:

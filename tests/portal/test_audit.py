@@ -150,7 +150,8 @@ def test_export_holds_one_tenants_entries_and_verifies(portal: Portal, clock: Cl
     acme = [r for r in _rows(portal) if r.tenant_id == "acme"]
     assert [p["entry"] for p in verified.entries] == [r.id for r in acme]
     assert {p["tenant"] for p in verified.entries} == {"acme"}
-    assert b"bellini" not in data and b"bea" not in data
+    # "bea" quoted, as the account appears in a record: bare, it turns up in hex digests by chance.
+    assert b"bellini" not in data and b'\\"bea\\"' not in data
 
     later = verify_export(export_tenant(portal, "acme", since=T0 + timedelta(days=1)), anchors)
     assert [p["detail"] for p in later.entries] == [{"late": True}]
