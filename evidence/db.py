@@ -10,7 +10,7 @@ from sqlalchemy import Engine, create_engine, event
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 WRITER_OPTION = "attest_writer"
-SQLITE_POOL = 40
+POOL_SIZE = 20
 
 
 def writer(engine: Engine) -> Engine:
@@ -21,10 +21,12 @@ def writer(engine: Engine) -> Engine:
 def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    # SQLite connections cost a file open and four PRAGMAs each: keep enough of them open for a
-    # portal's worker threads (40 by default) that none is opened and closed per request.
-    pool = ({"pool_size": SQLITE_POOL, "max_overflow": SQLITE_POOL}
-            if url.startswith("sqlite:///") and ":memory:" not in url else {})
+    # A connection costs a file open and four PRAGMAs (SQLite) or a login (PostgreSQL): keep enough
+    # open for a portal's worker threads that none is opened and closed per request under load
+    # (SQLAlchemy's default keeps 5). Connections are opened lazily: a command-line run that
+    # needs two keeps two.
+    pool = ({"pool_size": POOL_SIZE, "max_overflow": POOL_SIZE}
+            if url.startswith(("sqlite:///", "postgresql+psycopg://")) and ":memory:" not in url else {})
     engine = create_engine(url, future=True, **pool)
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
