@@ -17,7 +17,6 @@ from fastapi import Request
 from sqlalchemy import insert
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from attest.config import LoadedConfig, PortalConfig
 from attest.signing import ProviderSigner
@@ -91,32 +90,36 @@ class GroupCommit:
     row and returns only once the row is committed, but rows queued while a commit is in progress
     share the next one, so twenty concurrent downloads cost a few flushes, not twenty.
 
-    One flusher at a time commits batches until the queue is empty: a thread caller that finds
-    none flushes itself; an async caller (`add_async`) starts one in the threadpool, or just
-    awaits when one is running, so under load a download costs no thread of its own."""
+    The commits are made by one writer thread of its own, started on demand and ended after
+    IDLE_S without rows. Not a thread of the request pool: requests waiting for their rows hold
+    pool threads, and a flusher that needed one could wait behind them for ever. A thread caller
+    waits on an event; an async caller (`add_async`) awaits a future and holds no thread."""
+
+    IDLE_S = 30.0
 
     def __init__(self) -> None:
         self._queue: list[tuple[object, Settle]] = []
-        self._lock = threading.Lock()
-        self._flushing = False
-        self._flushers: set[asyncio.Future[None]] = set()  # started by add_async, kept until done
+        self._wake = threading.Condition()
+        self._writer: threading.Thread | None = None
 
-    def _enqueue(self, row: object, settle: Settle) -> bool:
-        """Queue *row*; True when the caller must become the flusher."""
-        with self._lock:
+    def _enqueue(self, portal: Portal, row: object, settle: Settle) -> None:
+        with self._wake:
             self._queue.append((row, settle))
-            if self._flushing:
-                return False
-            self._flushing = True
-            return True
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write, args=(portal,), name="attest-audit-writer",
+                                                daemon=True)
+                self._writer.start()
+            self._wake.notify()
 
-    def _flush(self, portal: Portal) -> None:
+    def _write(self, portal: Portal) -> None:
         while True:
-            with self._lock:
-                batch, self._queue = self._queue, []
-                if not batch:
-                    self._flushing = False
+            with self._wake:
+                if not self._queue:
+                    self._wake.wait(self.IDLE_S)
+                if not self._queue:  # idle: end; the next row starts a new writer
+                    self._writer = None
                     return
+                batch, self._queue = self._queue, []
             error: BaseException | None = None
             try:
                 with portal.write() as s:
@@ -124,7 +127,7 @@ class GroupCommit:
             except BaseException as exc:  # every caller of the batch gets it; the next batch is tried
                 error = exc
             for _, settle in batch:
-                with contextlib.suppress(Exception):  # a closed event loop must not stop the flusher
+                with contextlib.suppress(Exception):  # a closed event loop must not stop the writer
                     settle(error)
 
     def add(self, portal: Portal, row: object) -> None:
@@ -135,8 +138,7 @@ class GroupCommit:
                 failed.append(error)
             done.set()
 
-        if self._enqueue(row, settle):
-            self._flush(portal)
+        self._enqueue(portal, row, settle)
         done.wait()
         if failed:
             raise failed[0]
@@ -148,10 +150,7 @@ class GroupCommit:
         def settle(error: BaseException | None) -> None:
             loop.call_soon_threadsafe(_settle_future, committed, error)
 
-        if self._enqueue(row, settle):
-            flusher = asyncio.ensure_future(run_in_threadpool(self._flush, portal))
-            self._flushers.add(flusher)
-            flusher.add_done_callback(self._flushers.discard)
+        self._enqueue(portal, row, settle)
         await committed
 
 

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from attest.canonical import utc_iso
 from attest.config import PortalConfig
@@ -154,3 +158,25 @@ def test_group_commit_from_threads_and_the_event_loop(portal: Portal) -> None:
         asyncio.run(failing())
     batch.add(portal, _entry(82))  # the flusher is not stuck after a failure
     assert "user82" in _staged(portal) and len(_staged(portal)) == 81
+
+
+def test_group_commit_needs_no_request_thread(portal: Portal) -> None:
+    """Requests waiting for their audit rows may hold every thread of the request pool: the rows
+    are still committed (the writer is a thread of its own), with no deadlock."""
+    batch = GroupCommit()
+
+    async def main() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 4
+        busy = threading.Barrier(4)
+
+        def handler(n: int) -> None:
+            busy.wait()  # all four pool threads are taken before the coroutine queues its row
+            time.sleep(0.05)
+            batch.add(portal, _entry(n))
+
+        threads = [asyncio.ensure_future(run_in_threadpool(handler, n)) for n in range(4)]
+        await asyncio.sleep(0.02)
+        await asyncio.wait_for(asyncio.gather(batch.add_async(portal, _entry(4)), *threads), timeout=20)
+
+    asyncio.run(main())
+    assert _staged(portal) == sorted(f"user{n}" for n in range(5))
