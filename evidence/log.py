@@ -47,7 +47,7 @@ from evidence.models import Artifact, Checkpoint, Document, LogMeta, Record, Run
 from evidence.scrub import KnownSecrets, might_hold_secret, scrub, scrub_bytes
 
 if TYPE_CHECKING:
-    from evidence.retention import Expiry
+    from evidence.retention import Coverage, Expiry
 
 RECORD_VERSION = 1
 CHECKPOINT_VERSION = 1
@@ -792,8 +792,15 @@ class EvidenceLog:
                 rows = s.execute(q).all()
             except SQLAlchemyError as exc:  # e.g. a BLOB rewritten as text that is not UTF-8
                 raise LogIntegrityError("the log holds unreadable rows: run `attest evidence verify`") from exc
+        coverage: Coverage | None = None
         for idx, leaf, body, run, src, kind_, subj, collected, redacted_at in rows:
             if redacted_at is not None and body == b"" and kind_ in REDACTABLE_KINDS:
+                # Skipped only when a signed redaction names it as that kind: a record emptied and
+                # marked by hand (its kind column relabelled, say) must not just vanish from reads.
+                coverage = coverage or self.redaction_coverage()
+                if coverage.kind_of(idx) != kind_:
+                    raise LogIntegrityError(f"record #{idx} ({kind_} {subj}) has no content and no signed "
+                                            "redaction names it: run `attest evidence verify`")
                 if include_redacted:
                     yield StoredRecord(idx=idx, leaf_hash=leaf, body=b"", run_id=run, source=src, kind=kind_,
                                        subject=subj, collected_at=_parse_time(collected), redacted=True)
@@ -803,6 +810,15 @@ class EvidenceLog:
                                         "hash: run `attest evidence verify`")
             yield StoredRecord(idx=idx, leaf_hash=leaf, body=body, run_id=run, source=src, kind=kind_, subject=subj,
                                collected_at=_parse_time(collected))
+
+    def redaction_coverage(self) -> Coverage:
+        """The positions signed redaction statements (runs closed "ok") name, with their kind."""
+        from evidence.retention import Coverage, statement_problem
+
+        signed = self.signed_size()
+        statuses = self.run_statuses(signed)
+        return Coverage(r.payload for r in self.records(kind=REDACTION_KIND, up_to=signed)
+                        if statuses.get(r.run_id) == "ok" and statement_problem(r.payload) is None)
 
     def source_outcomes(self, source_id: str, up_to: int | None = None) -> list[SourceOutcome]:
         """Each signed outcome of *source_id*, oldest first. Aborted runs give none."""

@@ -21,6 +21,7 @@ closings or redaction statements, whatever that set says.
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
@@ -176,22 +177,40 @@ def _count_due(log: EvidenceLog, kind: str, cutoff: str, signed: int) -> int:
                              .where(*_due_filter(kind, cutoff, signed))).scalar_one())
 
 
+# The columns a row is picked by, checked against its (leaf-checked) body before it is named or emptied.
+_CHECKED = (Record.idx, Record.leaf_hash, Record.body, Record.kind, Record.source, Record.subject, Record.run_id,
+            Record.collected_at)
+
+
 def _due(log: EvidenceLog, kind: str, cutoff: str, signed: int) -> list[int]:
-    """Positions whose payload is due, each body checked against its leaf first."""
+    """Positions whose payload is due, each row checked against its leaf first."""
     with Session(log.engine) as s:
-        rows = s.execute(select(Record.idx, Record.leaf_hash, Record.body)
-                         .where(*_due_filter(kind, cutoff, signed)).order_by(Record.idx))
+        rows = s.execute(select(*_CHECKED).where(*_due_filter(kind, cutoff, signed)).order_by(Record.idx))
         positions = []
-        for idx, leaf, body in rows:
-            _check_body(idx, kind, leaf, body)
-            positions.append(int(idx))
+        for row in rows:
+            _check_row(kind, *row)
+            positions.append(int(row[0]))
     return positions
 
 
-def _check_body(idx: int, kind: str, leaf: bytes, body: object) -> None:
+def _check_row(kind: str, idx: int, leaf: bytes, body: object, kind_column: str, source: str, subject: str,
+               run_id: int, collected_at: str) -> None:
+    """The row's body matches its leaf, and the body itself says what the columns it was picked by
+    say: a record of another kind relabelled *kind* in its column must be refused, not emptied
+    (emptying it would remove the only trace of the relabelling)."""
+    problem = f"record #{idx} ({kind})"
     if not isinstance(body, bytes) or merkle.leaf_hash(body) != leaf:
-        raise LogIntegrityError(f"record #{idx} ({kind}) does not match its leaf hash: its payload is not removed "
+        raise LogIntegrityError(f"{problem} does not match its leaf hash: its payload is not removed "
                                 "(that would hide the change); run `attest evidence verify`")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or (data.get("kind"), data.get("source"), data.get("subject"), data.get("run"),
+                                      data.get("collected_at")) != (kind, source, subject, run_id, collected_at) \
+            or kind_column != kind:
+        raise LogIntegrityError(f"{problem}: its columns do not match its body (relabelled?): its payload is not "
+                                "removed; run `attest evidence verify`")
 
 
 def _empty(log: EvidenceLog, kind: str, ranges: Sequence[Sequence[int]]) -> int:
@@ -203,8 +222,8 @@ def _empty(log: EvidenceLog, kind: str, ranges: Sequence[Sequence[int]]) -> int:
     with Session(log.writer) as s, s.begin():
         for start, end in ranges:
             span = (Record.idx >= start, Record.idx <= end, Record.kind == kind, Record.redacted_at.is_(None))
-            for idx, leaf, body in s.execute(select(Record.idx, Record.leaf_hash, Record.body).where(*span)):
-                _check_body(idx, kind, leaf, body)
+            for row in s.execute(select(*_CHECKED).where(*span)):
+                _check_row(kind, *row)
             result = cast(CursorResult[Any], s.execute(update(Record).where(*span).values(body=b"", redacted_at=now)))
             removed += int(result.rowcount or 0)
     return removed

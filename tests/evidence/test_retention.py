@@ -259,3 +259,27 @@ def test_coverage_and_ranges() -> None:
     assert [cov.kind_of(i) for i in (2, 3, 6, 7, 9, 10)] == [None, AUDIT, AUDIT, None, AUDIT, None]
     assert retention.statement_problem({"kind": AUDIT, "ranges": [[5, 3]]}) == "its ranges are not well-formed"
     assert "never redacted" in str(retention.statement_problem({"kind": DOCUMENT_KIND, "ranges": []}))
+
+
+def test_a_relabelled_record_is_refused_not_laundered(log: EvidenceLog, signer: ProviderSigner,
+                                                      anchors: list) -> None:  # type: ignore[type-arg]
+    """A record of another kind whose kind column was changed to portal.audit is not emptied
+    (that would remove the only trace of the change): retention refuses, and verify still reports."""
+    victim = next(r for r in log.records() if r.kind != AUDIT and r.kind not in (RUN_KIND,))
+    _exec(log, "UPDATE records SET kind = :k, collected_at = :t WHERE idx = :i", k=AUDIT,
+          t="2025-06-01T00:00:00Z", i=victim.idx)
+    with pytest.raises(LogIntegrityError, match="columns do not match its body"):
+        log.expire_payloads(AUDIT, CUTOFF, signer, reason="test")
+    assert not log.verify(anchors).ok
+    with log.engine.connect() as conn:  # nothing was emptied
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM records WHERE redacted_at IS NOT NULL")).scalar_one() == 0
+
+
+def test_a_record_emptied_and_marked_by_hand_does_not_vanish_from_reads(log: EvidenceLog) -> None:
+    """Reads skip a redacted record only when a signed redaction names it: one emptied, marked
+    and relabelled by hand is an error for every read that meets it, not a silent gap."""
+    victim = next(r for r in log.records() if r.kind != AUDIT and r.kind != RUN_KIND)
+    _exec(log, "UPDATE records SET body = :b, redacted_at = '2026-01-01T00:00:00Z', kind = :k WHERE idx = :i",
+          b=b"", k=AUDIT, i=victim.idx)
+    with pytest.raises(LogIntegrityError, match="no signed redaction names it"):
+        list(log.records(run_id=victim.run_id))
