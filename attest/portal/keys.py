@@ -60,4 +60,7 @@ def _load_or_create(portal: Portal, name: str) -> bytes:
     except IntegrityError:  # another worker made it first: theirs is the one
         pass
     with portal.db() as s:
-        return bytes(s.scalar(select(PortalSecret.value).where(PortalSecret.name == name)) or b"")
+        stored = s.scalar(select(PortalSecret.value).where(PortalSecret.name == name))
+    if not stored:  # never sign with an empty key: anyone could forge what it signs
+        raise RuntimeError(f"the portal secret {name!r} could not be stored or read back")
+    return bytes(stored)

@@ -185,6 +185,7 @@ def _extend(portal: Portal, old: _Read, cp: SignedCheckpoint) -> _Read:
     new = _Read(cp, old.frontier.copy(), old.issued, old.records, old.revocation_records, dict(old.run_status),
                 old.anchors)
     documents_changed = False
+    copied = False  # *old*'s lists copied once before the first write into them
     wanted = (DOCUMENT_KIND, REVOCATION_KIND, RUN_KIND)
     try:
         with Session(portal.log.engine) as s:
@@ -220,10 +221,11 @@ def _extend(portal: Portal, old: _Read, cp: SignedCheckpoint) -> _Read:
         doc_id = payload.get("document_id")
         if src != SOURCE or not isinstance(doc_id, str) or subject != f"document/{doc_id}":
             continue  # the same filter as DocumentIndex.load
-        if not documents_changed:  # copy on first write: *old*'s view keeps its own lists
+        if not copied:  # copy on first write: *old*'s view keeps its own lists
             new.issued, new.records = list(new.issued), dict(new.records)
             new.revocation_records = list(new.revocation_records)
-            documents_changed = True
+            copied = True
+        documents_changed = True
         at = parse_utc(collected)
         if kind == REVOCATION_KIND:
             new.revocation_records.append((idx, run, doc_id, payload, at))
