@@ -1,6 +1,13 @@
 """Share links for tenders: sales hand a tender board one document (its PDF, or its tender or
 audit pack) through a link that expires, can be revoked, and may ask for a click-through NDA.
 
+The document is a tenant's current one, or the provider-wide (fleet) attestation's current one
+(`attest render --fleet`; its PDF or its fleet pack, `attest export --fleet`). A fleet link is
+kept and audited under the tenant key the signed log records that document under, "_fleet"
+(FLEET_SCOPE; never a configured tenant id, whose pattern starts with a letter or digit), so no
+tenant's list, audit filter or export ever includes it, and the tenant pages, which serve only
+documents whose record names the session's tenant, never serve it.
+
 The link is `/s/<token>`: 32 random bytes, stored only as their SHA-256, so a copy of the database
 opens no link; `public_id` names the link everywhere else (audit trail, lists, revocation). The
 routes take nothing but the token: the document, its tenant and the scope come from the link's
@@ -32,6 +39,7 @@ from sqlalchemy import select, update
 
 from attest.canonical import sha256_hex, utc_iso
 from attest.errors import BadInput
+from attest.fleet.model import FLEET_SCOPE
 from attest.portal import audit
 from attest.portal.context import Portal, get_portal
 from attest.portal.models import ShareLink
@@ -41,7 +49,11 @@ from attest.status import DocumentIndex, DocumentStatus, parse_document_id
 router = APIRouter(include_in_schema=False)
 logger = logging.getLogger(__name__)
 
-SCOPES = ("pdf", "tender-pack", "audit-pack")
+SCOPES = ("pdf", "tender-pack", "audit-pack", "fleet-pack")
+# Which scopes fit which document: the tender and audit packs are built from a tenant's evidence,
+# the fleet pack from the provider-wide attestation's (attest/pack/fleet.py); a PDF is either.
+TENANT_SCOPES = ("pdf", "tender-pack", "audit-pack")
+FLEET_SCOPES = ("pdf", "fleet-pack")
 MAX_NDA_CHARS = 8000
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 NDA_COOKIE = "attest_share_nda"
@@ -66,6 +78,11 @@ class LinkInfo:
     expires_at: str
     revoked_at: str | None
     uses: int
+
+    @property
+    def fleet(self) -> bool:
+        """Whether it shares the provider-wide attestation (recorded under FLEET_SCOPE)."""
+        return self.tenant == FLEET_SCOPE
 
     def state(self, now: str) -> str:
         return "revoked" if self.revoked_at else "expired" if self.expires_at <= now else "active"
@@ -100,16 +117,26 @@ def document_index(portal: Portal) -> DocumentIndex:
 
 
 def current_document(portal: Portal, document_id: str) -> DocumentStatus:
-    """*document_id*'s status when it is a tenant's current document; BadInput otherwise."""
+    """*document_id*'s status when it is a tenant's current document or the current provider-wide
+    attestation; BadInput otherwise."""
     status = document_index(portal).status(parse_document_id(document_id))
     if not status.known:
         raise BadInput(f"document {document_id}: not in the signed evidence log")
     if status.state != "current":
         raise BadInput(f"document {document_id}: {status.describe()}; share the current document instead")
-    if status.tenant not in {t.id for t in portal.loaded.model.tenants}:
-        raise BadInput(f"document {document_id}: not a tenant's document (provider-wide documents are not shared "
-                       "through links)")
+    if status.tenant != FLEET_SCOPE and status.tenant not in {t.id for t in portal.loaded.model.tenants}:
+        # A tenant since removed from attest.yaml: its documents have no one to speak for them.
+        raise BadInput(f"document {document_id}: not the document of a configured tenant")
     return status
+
+
+def check_scope(scope: str, status: DocumentStatus) -> None:
+    """BadInput unless *scope* (one of SCOPES) is one *status*'s document can be shared as."""
+    fleet = status.tenant == FLEET_SCOPE
+    allowed = FLEET_SCOPES if fleet else TENANT_SCOPES
+    if scope not in allowed:
+        whose = "the provider-wide attestation" if fleet else "a tenant's document"
+        raise BadInput(f"scope {scope}: {whose} is shared as {' or '.join(allowed)}")
 
 
 def clean_nda(text: str | None) -> str | None:
@@ -126,9 +153,9 @@ def clean_nda(text: str | None) -> str | None:
 
 def create_link(portal: Portal, *, document_id: str, scope: str, recipient: str, days: int, created_by: str,
                 nda_text: str | None = None, request: Request | None = None) -> CreatedLink:
-    """A new link to *document_id* (a tenant's current document; the tenant is the log's) for
-    *recipient*, valid *days* days (at most `portal.share_link_max_days`). BadInput for anything
-    else. Audited (share_create)."""
+    """A new link to *document_id* (a tenant's current document or the current provider-wide
+    attestation; the tenant key is the log's) for *recipient*, valid *days* days (at most
+    `portal.share_link_max_days`). BadInput for anything else. Audited (share_create)."""
     from attest.portal.stamp import clean_recipient
 
     if scope not in SCOPES:
@@ -142,6 +169,7 @@ def create_link(portal: Portal, *, document_id: str, scope: str, recipient: str,
         raise BadInput(f"recipient: {exc}") from None
     nda = clean_nda(nda_text)
     status = current_document(portal, document_id)
+    check_scope(scope, status)
     token, now = secrets.token_urlsafe(32), portal.now()
     with portal.db() as s:
         row = ShareLink(token_hash=token_hash(token), public_id="SL-" + secrets.token_hex(6).upper(),
@@ -299,8 +327,9 @@ def share_page(request: Request, token: str, portal: PortalDep) -> Response:
 def _summary(portal: Portal, request: Request, link: LinkInfo, doc: DocumentStatus, token: str, accepted: bool,
              http_status: int = 200) -> Response:
     """The document's summary, and the NDA form or the download button."""
-    tenant = portal.loaded.tenant(link.tenant)
-    return page(request, "share.html.j2", status=http_status, link=link, legal_name=tenant.legal_name, doc=doc,
+    # The provider-wide attestation names no customer: the page says what it is instead.
+    legal_name = "" if link.fleet else portal.loaded.tenant(link.tenant).legal_name
+    return page(request, "share.html.j2", status=http_status, link=link, legal_name=legal_name, doc=doc,
                 accepted=accepted, token=token)
 
 

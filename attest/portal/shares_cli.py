@@ -21,18 +21,23 @@ def _by(by: str | None) -> str:
 
 
 @shares_app.command("create")
-def create(document_id: Annotated[str, typer.Option("--document", "-d", help="The document to share (its tenant's "
-                                                                             "current one)", show_default=False)],
+def create(document_id: Annotated[str, typer.Option("--document", "-d", help="The document to share (a tenant's "
+                                                                             "current one, or the current "
+                                                                             "provider-wide attestation)",
+                                                  show_default=False)],
            recipient: Annotated[str, typer.Option("--recipient", help="Who receives it (stamped on the PDF)",
                                                   show_default=False)],
            days: Annotated[int, typer.Option("--days", help="Days until the link expires")] = 30,
-           scope: Annotated[str, typer.Option("--scope", help="pdf, tender-pack or audit-pack")] = "pdf",
+           scope: Annotated[str, typer.Option("--scope", help="pdf, tender-pack or audit-pack (a tenant's "
+                                                              "document); pdf or fleet-pack (the provider-wide "
+                                                              "attestation)")] = "pdf",
            nda_file: Annotated[Path | None, typer.Option("--nda-file", help="A UTF-8 text the recipient must accept "
                                                                             "first", show_default=False)] = None,
            by: Annotated[str | None, typer.Option("--by", help="Who creates it (default: user@host)")] = None,
            config: _ConfigOpt = None) -> None:
-    """Create a share link and print it (the only time the token is shown). Exit 2 for a document that is not a
-    tenant's current one, a bad scope, recipient or expiry."""
+    """Create a share link and print it (the only time the token is shown). Exit 2 for a document that is neither a
+    tenant's current one nor the current provider-wide attestation, a scope that does not fit it, a bad recipient or
+    expiry."""
     from attest.cli import _signer, _workspace, out
     from attest.errors import BadInput
     from attest.portal.context import Portal
@@ -47,13 +52,15 @@ def create(document_id: Annotated[str, typer.Option("--document", "-d", help="Th
                            recipient=recipient, days=days, created_by=_by(by), nda_text=nda)
         base = loaded.model.provider.verification_url.rstrip("/")
     link = made.link
-    out.print(f"{link.public_id}: {link.scope} of {link.document_id} ({link.tenant}) for {link.recipient}, "
+    whose = "provider-wide" if link.fleet else link.tenant
+    out.print(f"{link.public_id}: {link.scope} of {link.document_id} ({whose}) for {link.recipient}, "
               f"until {link.expires_at}{', NDA required' if link.nda_text else ''}", highlight=False, markup=False)
     out.print(base + made.path, highlight=False, markup=False, soft_wrap=True)
 
 
 @shares_app.command("list")
-def list_(tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Only this tenant's links",
+def list_(tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Only this tenant's links (_fleet: the "
+                                                                          "provider-wide attestation's)",
                                                      show_default=False)] = None,
           config: _ConfigOpt = None) -> None:
     """List share links (never their tokens), newest first."""

@@ -1,4 +1,4 @@
-"""`attest users add|list|disable|reset-link`: the portal's local accounts, managed on the
+"""`attest users add|list|disable|enable|reset-link`: the portal's local accounts, managed on the
 provider's server only (there is no sign-up page).
 
 No password ever goes on a command line (it would sit in shell history and `ps`): `add` and
@@ -99,6 +99,20 @@ def disable(username: UserArg, config: ConfigOpt = None) -> None:
     with _portal(config) as portal:
         ended = accounts.disable(portal, username, _operator())
     err.print(f"Disabled {username}; {ended} session(s) ended.", highlight=False)
+
+
+@users_app.command("enable")
+def enable(username: UserArg, config: ConfigOpt = None) -> None:
+    """Enable a disabled account again: its password (if set) works again; the links voided when it was disabled
+    stay void (`attest users reset-link` issues a new one)."""
+    from attest.cli import err
+    from attest.portal import accounts
+
+    with _portal(config) as portal:
+        accounts.enable(portal, username, _operator())
+    # The same words as the admin's accounts page: a re-enabled user without a password needs a new link.
+    err.print(f"Enabled {username}. Issue a password link (attest users reset-link) if its user needs one.",
+              highlight=False)
 
 
 @users_app.command("reset-link")

@@ -299,3 +299,33 @@ def test_users_cli_add_list_reset_link_disable(served: Served, browser: Browser)
     assert "yes" in row
     assert audit_rows(served, action="user_add", outcome="ok")
     assert audit_rows(served, action="user_disable", outcome="ok")
+
+
+def test_users_cli_enable_lets_a_disabled_user_back(served: Served, browser: Browser) -> None:
+    from attest.portal import accounts
+    from collectors.manual import default_author
+    from tests.cli.test_demo_end_to_end import attest
+
+    ws = served.workspace
+    config = ws / "attest.yaml"
+
+    def users(*args: str):  # type: ignore[no-untyped-def]
+        return attest("users", *args, "--config", config, cwd=ws)
+
+    add_account(served, "enzo-acme")
+    assert users("disable", "enzo-acme").returncode == 0
+    assert browser.login("enzo-acme").status_code == 401
+
+    enabled = users("enable", "enzo-acme")
+    assert enabled.returncode == 0, enabled.stderr
+    assert "Enabled enzo-acme" in enabled.stderr and "reset-link" in enabled.stderr
+    assert browser.login("enzo-acme").status_code == 303  # the password works again
+    assert browser.get("/documents").status_code == 200
+    (account,) = [a for a in accounts.list_accounts(served.portal) if a.username == "enzo-acme"]  # type: ignore[arg-type]
+    assert not account.disabled and account.password_set
+
+    assert users("enable", "nosuch-user").returncode == 2  # bad input: exit 2, nothing recorded
+    assert users("enable", "bad name!").returncode == 2
+    (entry,) = audit_rows(served, action="user_enable", detail='{"username":"enzo-acme"}')
+    assert (entry.outcome, entry.tenant_id, entry.account) == ("ok", "acme", default_author()[:64])  # type: ignore[attr-defined]
+    assert not audit_rows(served, action="user_enable", detail='{"username":"nosuch-user"}')

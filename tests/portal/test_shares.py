@@ -299,11 +299,12 @@ print(state, nda_accepted(portal, link, sys.argv[3]), hashlib.sha256(shared_key(
 
 
 def test_an_accepted_nda_holds_across_workers_and_restarts(served, caplog) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
     import hashlib
     import subprocess
     import sys
 
-    from fastapi.testclient import TestClient
+    from fastapi import FastAPI
 
     from attest.cli import _signer
     from attest.portal.app import create_app
@@ -324,12 +325,19 @@ def test_an_accepted_nda_holds_across_workers_and_restarts(served, caplog) -> No
     assert (state, ok) == ("ok", "True")
     assert made.token not in proc.stdout and value not in proc.stdout
 
-    # A new application over a new Portal in this process downloads with the cookie.
+    # A new application over a new Portal in this process downloads with the cookie. It is called
+    # in process through httpx's ASGI transport (no server, no lifespan: what matters is that its
+    # memory is new and it still accepts the cookie).
     loaded = served.portal.loaded
     log = EvidenceLog.open(loaded.database_url, loaded.evidence_dir)
+
+    async def download_with_cookie(app: FastAPI) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as client:
+            return await client.get(made.path + "/download", headers={"Cookie": f"{NDA_COOKIE}={value}"})
+
     try:
-        app = create_app(Portal(loaded, log, _signer(loaded)))
-        got = TestClient(app, cookies={NDA_COOKIE: value}).get(made.path + "/download")
+        got = asyncio.run(download_with_cookie(create_app(Portal(loaded, log, _signer(loaded)))))
         assert got.status_code == 200 and got.content.startswith(b"%PDF")
         with served.portal.db() as s:
             (row,) = s.scalars(select(PortalSecret).where(PortalSecret.name == NDA_KEY_NAME)).all()
