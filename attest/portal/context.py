@@ -17,6 +17,7 @@ from fastapi import Request
 from sqlalchemy import insert
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from attest.config import LoadedConfig, PortalConfig
 from attest.signing import ProviderSigner
@@ -90,36 +91,29 @@ class GroupCommit:
     row and returns only once the row is committed, but rows queued while a commit is in progress
     share the next one, so twenty concurrent downloads cost a few flushes, not twenty.
 
-    The commits are made by one writer thread of its own, started on demand and ended after
-    IDLE_S without rows. Not a thread of the request pool: requests waiting for their rows hold
-    pool threads, and a flusher that needed one could wait behind them for ever. A thread caller
-    waits on an event; an async caller (`add_async`) awaits a future and holds no thread."""
-
-    IDLE_S = 30.0
+    One flusher at a time commits batches until the queue is empty. The role is claimed only by a
+    thread that is running: a thread caller that finds no flusher running flushes itself, and
+    waits only for a flusher that is making progress. An async caller (`add_async`) schedules one
+    in the threadpool when none runs or is scheduled, and awaits its row without holding a thread.
+    (A flusher that claimed the role before it had a pool thread deadlocked the portal once
+    requests waiting for their rows held every pool thread.) The scheduling delay is also what
+    lets concurrent requests' rows gather into one commit."""
 
     def __init__(self) -> None:
         self._queue: list[tuple[object, Settle]] = []
-        self._wake = threading.Condition()
-        self._writer: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._flushing = False  # a thread is running _drain
+        self._scheduled = False  # a flusher is scheduled in the threadpool and has not started
+        self._pending: set[asyncio.Future[None]] = set()  # the scheduled flushers, kept until done
 
-    def _enqueue(self, portal: Portal, row: object, settle: Settle) -> None:
-        with self._wake:
-            self._queue.append((row, settle))
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._write, args=(portal,), name="attest-audit-writer",
-                                                daemon=True)
-                self._writer.start()
-            self._wake.notify()
-
-    def _write(self, portal: Portal) -> None:
+    def _drain(self, portal: Portal) -> None:
+        """Commit batches until the queue is empty, then give up the role (the caller claimed it)."""
         while True:
-            with self._wake:
-                if not self._queue:
-                    self._wake.wait(self.IDLE_S)
-                if not self._queue:  # idle: end; the next row starts a new writer
-                    self._writer = None
-                    return
+            with self._lock:
                 batch, self._queue = self._queue, []
+                if not batch:
+                    self._flushing = False
+                    return
             error: BaseException | None = None
             try:
                 with portal.write() as s:
@@ -127,8 +121,21 @@ class GroupCommit:
             except BaseException as exc:  # every caller of the batch gets it; the next batch is tried
                 error = exc
             for _, settle in batch:
-                with contextlib.suppress(Exception):  # a closed event loop must not stop the writer
+                with contextlib.suppress(Exception):  # a closed event loop must not stop the flusher
                     settle(error)
+
+    def _scheduled_flush(self, portal: Portal) -> None:
+        with self._lock:
+            self._scheduled = False
+            if self._flushing:  # another flusher runs: it takes the queued rows before it stops
+                return
+            self._flushing = True
+        self._drain(portal)
+
+    def _unschedule(self, future: asyncio.Future[None]) -> None:
+        self._pending.discard(future)
+        with self._lock:  # cancelled before it started (the loop stopping): let the next row schedule one
+            self._scheduled = False
 
     def add(self, portal: Portal, row: object) -> None:
         done, failed = threading.Event(), list[BaseException]()
@@ -138,7 +145,12 @@ class GroupCommit:
                 failed.append(error)
             done.set()
 
-        self._enqueue(portal, row, settle)
+        with self._lock:
+            self._queue.append((row, settle))
+            claim = not self._flushing
+            self._flushing = True
+        if claim:
+            self._drain(portal)
         done.wait()
         if failed:
             raise failed[0]
@@ -150,7 +162,14 @@ class GroupCommit:
         def settle(error: BaseException | None) -> None:
             loop.call_soon_threadsafe(_settle_future, committed, error)
 
-        self._enqueue(portal, row, settle)
+        with self._lock:
+            self._queue.append((row, settle))
+            schedule = not self._flushing and not self._scheduled
+            self._scheduled = self._scheduled or schedule
+        if schedule:
+            flusher = asyncio.ensure_future(run_in_threadpool(self._scheduled_flush, portal))
+            self._pending.add(flusher)
+            flusher.add_done_callback(self._unschedule)
         await committed
 
 
