@@ -11,17 +11,16 @@ import json
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from attest.errors import BadInput
 from attest.portal.models import AuditEntry
 from attest.portal.shares import NDA_COOKIE, CreatedLink, create_link, list_links, revoke_link
 from tests.cli.test_demo_end_to_end import attest
-from tests.portal.conftest import AS_OF, PERIOD, Browser, Clock, Served, add_account
+from tests.portal.conftest import AS_OF, PERIOD, Browser, Clock, Served, add_account, audit_rows
 
 FLEET = "_fleet"  # attest/fleet/model.py FLEET_SCOPE, as the signed log records the document
 RECIPIENT = "Regione Esempio — gara 3/2026"
@@ -49,13 +48,7 @@ def _link(served: Served, fleet: str, scope: str = "pdf", days: int = 7) -> Crea
 
 
 def _audit(served: Served, **where: object) -> list[AuditEntry]:
-    q = select(AuditEntry).order_by(AuditEntry.id)
-    for column, value in where.items():
-        q = q.where(getattr(AuditEntry, column) == value)
-    with served.portal.db() as s:  # type: ignore[attr-defined]
-        rows = list(s.scalars(q))
-        s.expunge_all()
-        return rows
+    return cast(list[AuditEntry], audit_rows(served, **where))
 
 
 def _verify(served: Served, path: Path) -> None:
